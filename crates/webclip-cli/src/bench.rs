@@ -1,0 +1,196 @@
+//! `webclip bench`: throughput and peak memory of ViT-B/32 with random weights (made in Rust, no
+//! file needed), the numbers `tests/reference/bench_torch.py` measures for PyTorch.
+//!
+//! Scenarios: `image1` (one image per forward), `image8` (batches of 8), `text32` (batches of 32
+//! texts of the full 77 tokens). Each runs in its own child process so that its peak resident
+//! memory (VmHWM) is its own; on wgpu the device memory pool is reported too. Results are read
+//! back after every forward, so GPU timings include the full round trip.
+
+use std::process::Command;
+use std::time::Instant;
+
+use clap::Args;
+use serde::{Deserialize, Serialize};
+use webclip::burn::tensor::{Device, Int, Tensor, TensorData};
+use webclip::loader::RandomSource;
+use webclip::model::ClipModel;
+use webclip::{ClipConfig, DeviceChoice};
+
+use crate::progress::Reporter;
+use crate::{CliError, Result};
+
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Scenarios to run (comma-separated): image1, image8, text32.
+    #[arg(long, default_value = "image1,image8,text32")]
+    scenarios: String,
+    /// Timed forwards per scenario.
+    #[arg(long, default_value_t = 10)]
+    iters: usize,
+    /// Untimed forwards first (kernel compilation, autotuning, allocator warm-up).
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+    /// Internal: run one scenario in this process.
+    #[arg(long, hide = true)]
+    child: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug)]
+struct ScenarioResult {
+    scenario: String,
+    device: String,
+    batch: usize,
+    iters: usize,
+    /// Mean seconds per forward.
+    seconds_per_forward: f64,
+    /// Items (images or texts) per second.
+    items_per_second: f64,
+    /// Seconds to build the random model on the device.
+    build_seconds: f64,
+    /// First (untimed) forward: kernel compilation and autotuning on GPUs.
+    first_forward_seconds: f64,
+    /// Peak resident set of the process (VmHWM), MiB.
+    peak_rss_mib: Option<f64>,
+    /// Device memory reserved by Burn's pool after the run (wgpu), MiB.
+    device_reserved_mib: Option<f64>,
+}
+
+fn vm_hwm_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn scenario_batch(name: &str) -> Result<usize> {
+    match name {
+        "image1" => Ok(1),
+        "image8" => Ok(8),
+        "text32" => Ok(32),
+        other => Err(CliError::Other(format!("unknown bench scenario {other:?} (image1, image8, text32)"))),
+    }
+}
+
+fn sync_read(t: Tensor<2>) -> Result<Vec<f32>> {
+    Ok(pollster::block_on(webclip::pipeline::read_f32(t))?)
+}
+
+fn run_child(name: &str, args: &BenchArgs, device: Device, device_name: String) -> Result<ScenarioResult> {
+    let batch = scenario_batch(name)?;
+    let config = ClipConfig::vit_b32();
+    let t = Instant::now();
+    let model = ClipModel::build(&config, Box::new(RandomSource::new(0)), &device)?;
+    let _ = sync_read(model.logit_scale.val().unsqueeze_dim(0))?;
+    let build_seconds = t.elapsed().as_secs_f64();
+
+    let mut rng = RandomSource::new(1);
+    let forward: Box<dyn Fn() -> Result<Vec<f32>>> = if name.starts_with("image") {
+        let pixels = webclip::loader::WeightSource::take(
+            &mut rng,
+            "pixels",
+            &[batch, 3, 224, 224],
+            webclip::loader::Init::Normal(1.0),
+        )?
+        .unwrap_or_default();
+        let x = Tensor::<4>::from_data(TensorData::new(pixels, [batch, 3, 224, 224]), &device);
+        Box::new(move || sync_read(model.image_features(x.clone())))
+    } else {
+        let ctx = config.context_length();
+        let mut ids = Vec::with_capacity(batch * ctx);
+        let mut state = 12345u64;
+        for _ in 0..batch {
+            ids.push(49406i64);
+            for _ in 1..ctx - 1 {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ids.push(((state >> 33) % 49405) as i64);
+            }
+            ids.push(49407);
+        }
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, ctx]), &device);
+        let pool = Tensor::<1, Int>::from_data(TensorData::new(vec![(ctx - 1) as i64; batch], [batch]), &device);
+        Box::new(move || sync_read(model.text_features(ids.clone(), pool.clone())))
+    };
+
+    let t = Instant::now();
+    forward()?;
+    let first_forward_seconds = t.elapsed().as_secs_f64();
+    for _ in 1..args.warmup {
+        forward()?;
+    }
+    let t = Instant::now();
+    for _ in 0..args.iters {
+        forward()?;
+    }
+    let spf = t.elapsed().as_secs_f64() / args.iters.max(1) as f64;
+    Ok(ScenarioResult {
+        scenario: name.to_string(),
+        device: device_name,
+        batch,
+        iters: args.iters,
+        seconds_per_forward: spf,
+        items_per_second: batch as f64 / spf,
+        build_seconds,
+        first_forward_seconds,
+        peak_rss_mib: vm_hwm_mib(),
+        device_reserved_mib: device.memory_pool_usage().map(|u| u.bytes_reserved as f64 / (1 << 20) as f64),
+    })
+}
+
+pub fn run(args: BenchArgs, choice: DeviceChoice, rep: &mut Reporter) -> Result<()> {
+    if args.iters == 0 {
+        return Err(CliError::Other("--iters must be at least 1".into()));
+    }
+    if let Some(name) = &args.child {
+        let (device, info) = webclip::device::open(choice)?;
+        let r = run_child(name, &args, device, info.name)?;
+        println!("{}", serde_json::to_string(&r).map_err(|e| CliError::Other(e.to_string()))?);
+        return Ok(());
+    }
+    let names: Vec<&str> = args.scenarios.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    for n in &names {
+        scenario_batch(n)?;
+    }
+    let exe = std::env::current_exe().map_err(|e| CliError::Other(format!("cannot find my own executable: {e}")))?;
+    let device_arg = match choice {
+        DeviceChoice::Auto => "auto",
+        DeviceChoice::Gpu => "gpu",
+        DeviceChoice::Cpu => "cpu",
+    };
+    let mut results = Vec::new();
+    for n in names {
+        rep.note(&format!("bench {n} on {device_arg} ({} warm-up + {} timed forwards)", args.warmup, args.iters));
+        let out = Command::new(&exe)
+            .args(["--quiet", "--device", device_arg, "bench", "--child", n])
+            .args(["--iters", &args.iters.to_string(), "--warmup", &args.warmup.to_string()])
+            .output()
+            .map_err(|e| CliError::Other(format!("could not start the benchmark process: {e}")))?;
+        if !out.status.success() {
+            return Err(CliError::Other(format!(
+                "bench {n} failed: {}",
+                String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("no message")
+            )));
+        }
+        let r: ScenarioResult = serde_json::from_slice(&out.stdout)
+            .map_err(|e| CliError::Other(format!("bench {n}: unreadable result ({e})")))?;
+        if !args.json {
+            println!(
+                "{:<7} {:<28} {:>9.2} items/s {:>9.1} ms/forward  first {:>7.2} s  peak RSS {:>7.0} MiB{}",
+                r.scenario,
+                r.device,
+                r.items_per_second,
+                r.seconds_per_forward * 1e3,
+                r.first_forward_seconds,
+                r.peak_rss_mib.unwrap_or(f64::NAN),
+                r.device_reserved_mib.map(|m| format!("  device pool {m:.0} MiB")).unwrap_or_default()
+            );
+        }
+        results.push(r);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&results).map_err(|e| CliError::Other(e.to_string()))?);
+    }
+    Ok(())
+}

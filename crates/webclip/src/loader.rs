@@ -1,0 +1,499 @@
+//! Weights: from safetensors bytes (HF or OpenCLIP naming, f32/f16/bf16) or random, into the
+//! model tree.
+//!
+//! The model is *built from* a [`WeightSource`]: every module asks the source for its tensors by
+//! HF key and shape (see `model::*::build`), so there is one description of the architecture and
+//! no random initialisation that is thrown away on load.
+//!
+//! # Key table
+//!
+//! The model's field paths are the HF `CLIPModel` keys, so HF checkpoints need no renaming.
+//! OpenAI / OpenCLIP state dicts are mapped by [`OPEN_CLIP_RENAMES`] plus three structural rules:
+//!
+//! | HF key                                            | OpenAI / OpenCLIP key                         |
+//! |---------------------------------------------------|-----------------------------------------------|
+//! | `text_model.embeddings.token_embedding.weight`    | `token_embedding.weight`                      |
+//! | `text_model.embeddings.position_embedding.weight` | `positional_embedding`                        |
+//! | `text_model.encoder.layers.N.`                    | `transformer.resblocks.N.`                    |
+//! | `text_model.final_layer_norm.`                    | `ln_final.`                                   |
+//! | `vision_model.embeddings.patch_embedding.weight`  | `visual.conv1.weight`                         |
+//! | `vision_model.embeddings.class_embedding`         | `visual.class_embedding`                      |
+//! | `vision_model.embeddings.position_embedding.weight` | `visual.positional_embedding`               |
+//! | `vision_model.pre_layrnorm.` / `post_layernorm.`  | `visual.ln_pre.` / `visual.ln_post.`          |
+//! | `vision_model.encoder.layers.N.`                  | `visual.transformer.resblocks.N.`             |
+//! | `…layer_norm1.` / `…layer_norm2.`                 | `…ln_1.` / `…ln_2.`                           |
+//! | `…mlp.fc1.` / `…mlp.fc2.`                         | `…mlp.c_fc.` / `…mlp.c_proj.`                 |
+//! | `…self_attn.out_proj.`                            | `…attn.out_proj.`                             |
+//! | `…self_attn.{q,k,v}_proj.{weight,bias}`           | rows `0..D`, `D..2D`, `2D..3D` of `…attn.in_proj_{weight,bias}` |
+//! | `visual_projection.weight` `[E, Dv]`              | `visual.proj` `[Dv, E]`, transposed           |
+//! | `text_projection.weight` `[E, W]`                 | `text_projection` `[W, E]`, transposed        |
+//! | `logit_scale` (0-d)                               | `logit_scale`                                 |
+//!
+//! Keys ignored in both: `*.position_ids` (a buffer some HF checkpoints carry) and `attn_mask`.
+//! Every other unused key is an error that names it, as is every missing key and every shape that
+//! differs from what the config implies.
+//!
+//! After the name is resolved, the layout Burn wants is produced on the host: Linear weights are
+//! transposed to `[in, out]`; everything else keeps the checkpoint's layout.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use burn::module::Param;
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::{Dtype, SafeTensorError, SafeTensors};
+
+use crate::error::{Error, Result};
+
+/// How a tensor must be laid out for Burn after it has been fetched in HF layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// As stored.
+    AsIs,
+    /// 2-D `[out, in]` → `[in, out]` (Linear weights).
+    Transpose,
+}
+
+/// What initialises a parameter when the weights are random (benchmarks, training from
+/// scratch). Checkpoint sources ignore it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Init {
+    /// Normal(0, std).
+    Normal(f32),
+    /// A constant.
+    Constant(f32),
+}
+
+/// Provides parameter values by HF key.
+pub trait WeightSource {
+    /// The tensor `key` with HF shape `shape`, as f32 in row-major order, or `None` when the
+    /// source recorded a problem with it (missing, wrong shape) to report later from
+    /// [`WeightSource::finish`]; the builder then puts a placeholder in.
+    fn take(&mut self, key: &str, shape: &[usize], init: Init) -> Result<Option<Vec<f32>>>;
+
+    /// Reports every recorded problem, plus unused keys.
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// Builds a parameter from `source`, in Burn's layout.
+pub(crate) fn param<const D: usize>(
+    source: &mut dyn WeightSource,
+    key: &str,
+    shape: [usize; D],
+    layout: Layout,
+    init: Init,
+    device: &Device,
+) -> Result<Param<Tensor<D>>> {
+    let Some(values) = source.take(key, &shape, init)? else {
+        return Ok(Param::from_tensor(Tensor::zeros([1; D], device)));
+    };
+    let (values, shape) = match layout {
+        Layout::AsIs => (values, shape),
+        Layout::Transpose => {
+            debug_assert_eq!(D, 2);
+            let (rows, cols) = (shape[0], shape[1]);
+            let mut out = vec![0f32; values.len()];
+            // Cache-blocked transpose: 151M parameters of ViT-B/32 go through here once.
+            const B: usize = 32;
+            for r0 in (0..rows).step_by(B) {
+                for c0 in (0..cols).step_by(B) {
+                    for r in r0..(r0 + B).min(rows) {
+                        for c in c0..(c0 + B).min(cols) {
+                            out[c * rows + r] = values[r * cols + c];
+                        }
+                    }
+                }
+            }
+            let mut s = shape;
+            s.swap(0, 1);
+            (out, s)
+        }
+    };
+    Ok(Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device)))
+}
+
+/// Normal or constant values from a small deterministic generator (xorshift + Box–Muller),
+/// so random models are identical on every platform for a seed.
+pub struct RandomSource {
+    state: u64,
+}
+
+impl RandomSource {
+    /// A generator seeded with `seed`.
+    pub fn new(seed: u64) -> Self {
+        RandomSource { state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1 }
+    }
+
+    fn next_f32(&mut self) -> f32 {
+        // xorshift64*
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        let x = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D);
+        ((x >> 40) as f32 + 0.5) / (1u64 << 24) as f32
+    }
+}
+
+impl WeightSource for RandomSource {
+    fn take(&mut self, _key: &str, shape: &[usize], init: Init) -> Result<Option<Vec<f32>>> {
+        let n: usize = shape.iter().product();
+        Ok(Some(match init {
+            Init::Constant(c) => vec![c; n],
+            Init::Normal(std) => {
+                let mut v = Vec::with_capacity(n);
+                while v.len() < n {
+                    let (u1, u2) = (self.next_f32(), self.next_f32());
+                    let r = (-2.0 * u1.ln()).sqrt() * std;
+                    let t = std::f32::consts::TAU * u2;
+                    v.push(r * t.cos());
+                    if v.len() < n {
+                        v.push(r * t.sin());
+                    }
+                }
+                v
+            }
+        }))
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The naming of a checkpoint's keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Naming {
+    /// HF transformers `CLIPModel`.
+    Hf,
+    /// OpenAI / OpenCLIP state dict.
+    OpenClip,
+}
+
+/// Prefix renames from HF to OpenAI/OpenCLIP names, tried in order (see the module docs).
+pub const OPEN_CLIP_RENAMES: &[(&str, &str)] = &[
+    ("text_model.embeddings.token_embedding.weight", "token_embedding.weight"),
+    ("text_model.embeddings.position_embedding.weight", "positional_embedding"),
+    ("text_model.encoder.layers.", "transformer.resblocks."),
+    ("text_model.final_layer_norm.", "ln_final."),
+    ("vision_model.embeddings.patch_embedding.weight", "visual.conv1.weight"),
+    ("vision_model.embeddings.class_embedding", "visual.class_embedding"),
+    ("vision_model.embeddings.position_embedding.weight", "visual.positional_embedding"),
+    ("vision_model.pre_layrnorm.", "visual.ln_pre."),
+    ("vision_model.post_layernorm.", "visual.ln_post."),
+    ("vision_model.encoder.layers.", "visual.transformer.resblocks."),
+    ("visual_projection.weight", "visual.proj"),
+    ("text_projection.weight", "text_projection"),
+    ("logit_scale", "logit_scale"),
+];
+
+/// Renames inside a block (applied after the prefix rename).
+const OPEN_CLIP_BLOCK_RENAMES: &[(&str, &str)] = &[
+    (".layer_norm1.", ".ln_1."),
+    (".layer_norm2.", ".ln_2."),
+    (".mlp.fc1.", ".mlp.c_fc."),
+    (".mlp.fc2.", ".mlp.c_proj."),
+    (".self_attn.out_proj.", ".attn.out_proj."),
+];
+
+/// Where an HF key's values live in an OpenCLIP state dict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remap {
+    pub key: String,
+    /// `Some(i)`: rows `i*D..(i+1)*D` of a packed `in_proj` tensor (q = 0, k = 1, v = 2).
+    pub packed_part: Option<usize>,
+    /// The stored matrix is the transpose of the HF one (raw projection matrices).
+    pub transposed: bool,
+}
+
+/// Resolves an HF key to its OpenAI/OpenCLIP location. `None` for keys with no counterpart.
+pub fn open_clip_key(hf: &str) -> Option<Remap> {
+    let (from, to) = OPEN_CLIP_RENAMES.iter().find(|(from, _)| hf.starts_with(from))?;
+    let mut key = format!("{to}{}", &hf[from.len()..]);
+    let transposed = matches!(*from, "visual_projection.weight" | "text_projection.weight");
+    let mut packed_part = None;
+    if from.ends_with("layers.") {
+        for (a, b) in OPEN_CLIP_BLOCK_RENAMES {
+            key = key.replace(a, b);
+        }
+        for (i, proj) in ["q_proj", "k_proj", "v_proj"].iter().enumerate() {
+            let pat = format!(".self_attn.{proj}.");
+            if let Some(pos) = key.find(&pat) {
+                let suffix = &key[pos + pat.len()..]; // "weight" | "bias"
+                key = format!("{}.attn.in_proj_{suffix}", &key[..pos]);
+                packed_part = Some(i);
+            }
+        }
+    }
+    Some(Remap { key, packed_part, transposed })
+}
+
+/// Whether a checkpoint key is a known buffer that carries no parameter.
+fn ignorable(key: &str) -> bool {
+    key.ends_with("position_ids") || key == "attn_mask" || key.ends_with(".attn_mask")
+}
+
+/// Largest header webclip parses (the same bound the safetensors crate applies).
+pub const MAX_HEADER_BYTES: usize = 100_000_000;
+
+/// Parameters read out of a safetensors buffer (zero-copy over the caller's bytes).
+pub struct SafetensorsSource<'a> {
+    tensors: SafeTensors<'a>,
+    naming: Naming,
+    used: BTreeSet<String>,
+    missing: Vec<String>,
+    mismatched: Vec<String>,
+}
+
+impl<'a> SafetensorsSource<'a> {
+    /// Parses the header; the naming (HF or OpenCLIP) is detected from the keys.
+    pub fn new(bytes: &'a [u8]) -> Result<Self> {
+        check_header(bytes)?;
+        let tensors = SafeTensors::deserialize(bytes).map_err(describe_safetensors_error)?;
+        let names = tensors.names();
+        let naming = if names.iter().any(|n| n.starts_with("visual.") || *n == "token_embedding.weight") {
+            Naming::OpenClip
+        } else {
+            Naming::Hf
+        };
+        Ok(SafetensorsSource { tensors, naming, used: BTreeSet::new(), missing: vec![], mismatched: vec![] })
+    }
+
+    /// The detected key naming.
+    pub fn naming(&self) -> Naming {
+        self.naming
+    }
+
+    /// Dtype of the first parameter tensor (what the checkpoint was saved in).
+    pub fn dtype(&self) -> Option<Dtype> {
+        self.tensors.iter().find(|(k, _)| !ignorable(k)).map(|(_, v)| v.dtype())
+    }
+}
+
+/// Validates the 8-byte length prefix before the parser sees it, to give the bad-input cases
+/// their own messages.
+fn check_header(bytes: &[u8]) -> Result<()> {
+    if bytes.is_empty() {
+        return Err(Error::Safetensors("the file is empty".into()));
+    }
+    if bytes.len() < 8 {
+        return Err(Error::Safetensors(format!(
+            "the file is {} bytes, too short for a safetensors header",
+            bytes.len()
+        )));
+    }
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[..8]);
+    let n = u64::from_le_bytes(len);
+    if n > MAX_HEADER_BYTES as u64 {
+        return Err(Error::Safetensors(format!(
+            "the header claims {n} bytes, over the {MAX_HEADER_BYTES}-byte limit (not a safetensors file, or a corrupt one)"
+        )));
+    }
+    if 8 + n > bytes.len() as u64 {
+        return Err(Error::Safetensors(format!(
+            "the header claims {n} bytes but the file has only {} after the length prefix (truncated file?)",
+            bytes.len() - 8
+        )));
+    }
+    Ok(())
+}
+
+fn describe_safetensors_error(e: SafeTensorError) -> Error {
+    Error::Safetensors(match e {
+        SafeTensorError::InvalidHeader(_) | SafeTensorError::InvalidHeaderDeserialization(_) => {
+            format!("the header is not valid JSON metadata ({e})")
+        }
+        SafeTensorError::MetadataIncompleteBuffer => {
+            "tensor data runs past the end of the file (truncated file?)".to_string()
+        }
+        SafeTensorError::InvalidOffset(k) => format!("tensor `{k}` has invalid data offsets"),
+        other => other.to_string(),
+    })
+}
+
+fn dtype_name(d: Dtype) -> String {
+    format!("{d:?}")
+}
+
+/// Converts little-endian f32/f16/bf16 bytes to f32.
+fn to_f32(key: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
+    Ok(match dtype {
+        Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::F16 => data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        Dtype::BF16 => data.chunks_exact(2).map(|c| half::bf16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),
+        other => return Err(Error::UnsupportedDtype { key: key.to_string(), dtype: dtype_name(other) }),
+    })
+}
+
+fn fmt_shape(s: &[usize]) -> String {
+    format!("{s:?}")
+}
+
+impl WeightSource for SafetensorsSource<'_> {
+    fn take(&mut self, hf_key: &str, shape: &[usize], _init: Init) -> Result<Option<Vec<f32>>> {
+        let remap = match self.naming {
+            Naming::Hf => Remap { key: hf_key.to_string(), packed_part: None, transposed: false },
+            Naming::OpenClip => match open_clip_key(hf_key) {
+                Some(r) => r,
+                None => {
+                    self.missing.push(hf_key.to_string());
+                    return Ok(None);
+                }
+            },
+        };
+        let view = match self.tensors.tensor(&remap.key) {
+            Ok(v) => v,
+            Err(_) => {
+                self.missing.push(if remap.key == hf_key {
+                    remap.key
+                } else {
+                    format!("{} (for {hf_key})", remap.key)
+                });
+                return Ok(None);
+            }
+        };
+        self.used.insert(remap.key.clone());
+        let stored: Vec<usize> = view.shape().to_vec();
+        let dtype = view.dtype();
+        if !matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+            return Err(Error::UnsupportedDtype { key: remap.key, dtype: dtype_name(dtype) });
+        }
+
+        // The HF-layout shape the stored tensor must have, given the remap.
+        let mut expected_stored = shape.to_vec();
+        if remap.transposed && expected_stored.len() == 2 {
+            expected_stored.swap(0, 1);
+        }
+        if remap.packed_part.is_some() {
+            expected_stored[0] *= 3;
+        }
+        // 0-d and [1] are the same scalar (logit_scale).
+        let same = stored == expected_stored
+            || (expected_stored == [1] && stored.is_empty())
+            || (expected_stored.is_empty() && stored == [1]);
+        if !same {
+            self.mismatched.push(format!(
+                "`{}`: expected shape {} from the config, found {}",
+                remap.key,
+                fmt_shape(&expected_stored),
+                fmt_shape(&stored)
+            ));
+            return Ok(None);
+        }
+        let mut values = to_f32(&remap.key, dtype, view.data())?;
+        if let Some(part) = remap.packed_part {
+            let per = values.len() / 3;
+            values = values[part * per..(part + 1) * per].to_vec();
+        }
+        if remap.transposed {
+            let (r, c) = (stored[0], stored[1]);
+            let mut t = vec![0f32; values.len()];
+            for i in 0..r {
+                for j in 0..c {
+                    t[j * r + i] = values[i * c + j];
+                }
+            }
+            values = t;
+        }
+        Ok(Some(values))
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        let unused: Vec<String> = self
+            .tensors
+            .names()
+            .into_iter()
+            .filter(|k| !self.used.contains(*k) && !ignorable(k))
+            .map(str::to_string)
+            .collect();
+        let mut problems = Vec::new();
+        let list = |v: &[String]| {
+            let shown: Vec<&str> = v.iter().take(8).map(String::as_str).collect();
+            let more = if v.len() > 8 { format!(" … ({} in all)", v.len()) } else { String::new() };
+            format!("{}{more}", shown.join(", "))
+        };
+        if !self.mismatched.is_empty() {
+            problems.push(format!("wrong shapes: {}", list(&self.mismatched)));
+        }
+        if !self.missing.is_empty() {
+            problems.push(format!("missing keys: {}", list(&self.missing)));
+        }
+        if !unused.is_empty() {
+            let mut sorted = unused;
+            sorted.sort();
+            problems.push(format!("unexpected keys: {}", list(&sorted)));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            let naming = match self.naming {
+                Naming::Hf => "HF transformers",
+                Naming::OpenClip => "OpenAI/OpenCLIP",
+            };
+            Err(Error::Weights(format!("{} ({naming} key naming)", problems.join("; "))))
+        }
+    }
+}
+
+/// Summary of a safetensors file: tensor names with dtypes and shapes, without reading data.
+pub fn inspect(bytes: &[u8]) -> Result<BTreeMap<String, (String, Vec<usize>)>> {
+    check_header(bytes)?;
+    let t = SafeTensors::deserialize(bytes).map_err(describe_safetensors_error)?;
+    Ok(t.iter().map(|(k, v)| (k.to_string(), (dtype_name(v.dtype()), v.shape().to_vec()))).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_clip_table() {
+        let r = open_clip_key("vision_model.encoder.layers.3.self_attn.k_proj.bias").unwrap();
+        assert_eq!(r.key, "visual.transformer.resblocks.3.attn.in_proj_bias");
+        assert_eq!(r.packed_part, Some(1));
+        let r = open_clip_key("text_model.encoder.layers.11.mlp.fc2.weight").unwrap();
+        assert_eq!(r.key, "transformer.resblocks.11.mlp.c_proj.weight");
+        let r = open_clip_key("text_model.encoder.layers.0.layer_norm2.bias").unwrap();
+        assert_eq!(r.key, "transformer.resblocks.0.ln_2.bias");
+        let r = open_clip_key("visual_projection.weight").unwrap();
+        assert_eq!(r, Remap { key: "visual.proj".into(), packed_part: None, transposed: true });
+        let r = open_clip_key("vision_model.pre_layrnorm.weight").unwrap();
+        assert_eq!(r.key, "visual.ln_pre.weight");
+        let r = open_clip_key("text_model.encoder.layers.2.self_attn.out_proj.weight").unwrap();
+        assert_eq!(r.key, "transformer.resblocks.2.attn.out_proj.weight");
+    }
+
+    #[test]
+    fn header_errors() {
+        let e = |b: &[u8]| SafetensorsSource::new(b).err().unwrap().to_string();
+        assert!(e(b"").contains("empty"));
+        assert!(e(b"abc").contains("too short"));
+        let mut huge = (200_000_000u64).to_le_bytes().to_vec();
+        huge.extend_from_slice(b"{}");
+        assert!(e(&huge).contains("over the 100000000-byte limit"), "{}", e(&huge));
+        let mut beyond = (5000u64).to_le_bytes().to_vec();
+        beyond.extend_from_slice(b"{}");
+        assert!(e(&beyond).contains("truncated"), "{}", e(&beyond));
+        let mut notjson = (4u64).to_le_bytes().to_vec();
+        notjson.extend_from_slice(b"abcd");
+        assert!(e(&notjson).contains("not valid JSON"), "{}", e(&notjson));
+        let mut past = Vec::new();
+        let header = br#"{"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#;
+        past.extend_from_slice(&(header.len() as u64).to_le_bytes());
+        past.extend_from_slice(header);
+        past.extend_from_slice(&[0u8; 8]);
+        assert!(e(&past).contains("safetensors"), "{}", e(&past));
+    }
+
+    #[test]
+    fn random_source_is_deterministic_and_normal() {
+        let mut a = RandomSource::new(3);
+        let mut b = RandomSource::new(3);
+        let x = a.take("k", &[10_000], Init::Normal(0.5)).unwrap().unwrap();
+        let y = b.take("k", &[10_000], Init::Normal(0.5)).unwrap().unwrap();
+        assert_eq!(x, y);
+        let mean = x.iter().sum::<f32>() / x.len() as f32;
+        let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / x.len() as f32;
+        assert!(mean.abs() < 0.02, "{mean}");
+        assert!((var.sqrt() - 0.5).abs() < 0.02, "{var}");
+    }
+}

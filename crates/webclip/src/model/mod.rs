@@ -1,0 +1,10 @@
+//! CLIP in Burn, one file per tower plus the shared encoder. Every module's field path is the HF
+//! checkpoint key of its parameters (see `crate::loader` for the OpenCLIP table).
+
+mod build;
+pub mod clip;
+pub mod encoder;
+pub mod text;
+pub mod vision;
+
+pub use clip::{ClipModel, l2_normalize};

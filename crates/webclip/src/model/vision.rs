@@ -1,0 +1,107 @@
+//! The image tower (HF `CLIPVisionTransformer`, key prefix `vision_model.`).
+
+use burn::module::{Module, Param};
+use burn::nn::Embedding;
+use burn::tensor::{Device, Tensor};
+
+use super::build::{Builder, block};
+use super::encoder::{Encoder, LayerNorm};
+use crate::config::VisionConfig;
+use crate::error::Result;
+use crate::loader::{Init, Layout};
+
+/// Patch embedding: a bias-free Conv2d with stride = kernel = patch (HF
+/// `embeddings.patch_embedding.weight`, `[width, 3, P, P]`). Non-overlapping patches make the
+/// convolution a reshape plus one matmul, which is what `forward` does.
+#[derive(Module, Debug)]
+pub struct PatchEmbedding {
+    /// `[width, channels, patch_h, patch_w]`.
+    pub weight: Param<Tensor<4>>,
+}
+
+/// Patch, class and position embeddings (`vision_model.embeddings`).
+#[derive(Module, Debug)]
+pub struct VisionEmbeddings {
+    pub patch_embedding: PatchEmbedding,
+    /// `[width]`, prepended as token 0.
+    pub class_embedding: Param<Tensor<1>>,
+    /// `[patches + 1, width]`.
+    pub position_embedding: Embedding,
+}
+
+/// ViT over normalised pixels, pooled at the class token.
+#[derive(Module, Debug)]
+pub struct VisionTransformer {
+    pub embeddings: VisionEmbeddings,
+    /// Sic: HF's key is `pre_layrnorm`.
+    pub pre_layrnorm: LayerNorm,
+    pub encoder: Encoder,
+    pub post_layernorm: LayerNorm,
+}
+
+impl VisionTransformer {
+    pub(crate) fn build(c: &VisionConfig, b: &mut Builder, device: &Device) -> Result<Self> {
+        let d = c.hidden_size;
+        let p = "vision_model";
+        let [ph, pw] = c.patch_size;
+        let embeddings = VisionEmbeddings {
+            patch_embedding: PatchEmbedding {
+                weight: b.param_layout(
+                    &format!("{p}.embeddings.patch_embedding.weight"),
+                    [d, c.num_channels, ph, pw],
+                    Layout::AsIs,
+                    Init::Normal(0.02),
+                )?,
+            },
+            class_embedding: b.param(
+                &format!("{p}.embeddings.class_embedding"),
+                [d],
+                Init::Normal((d as f32).powf(-0.5)),
+            )?,
+            position_embedding: Embedding {
+                weight: b.param(
+                    &format!("{p}.embeddings.position_embedding.weight"),
+                    [c.num_positions(), d],
+                    Init::Normal(0.02),
+                )?,
+            },
+        };
+        let pre_layrnorm = b.layer_norm(&format!("{p}.pre_layrnorm"), d, c.layer_norm_eps)?;
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| {
+                block(
+                    b,
+                    &format!("{p}.encoder.layers.{i}"),
+                    d,
+                    c.intermediate_size,
+                    c.num_attention_heads,
+                    c.num_hidden_layers,
+                    c.hidden_act,
+                    c.layer_norm_eps,
+                )
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let post_layernorm = b.layer_norm(&format!("{p}.post_layernorm"), d, c.layer_norm_eps)?;
+        let _ = device;
+        Ok(VisionTransformer { embeddings, pre_layrnorm, encoder: Encoder { layers }, post_layernorm })
+    }
+
+    /// `pixels`: `[batch, 3, H, W]` normalised → pooled class token `[batch, width]`.
+    pub fn forward(&self, pixels: Tensor<4>) -> Tensor<2> {
+        let [b, c, h, w] = pixels.dims();
+        let weight = self.embeddings.patch_embedding.weight.val(); // [d, c, ph, pw]
+        let [d, _, ph, pw] = weight.dims();
+        let (gh, gw) = (h / ph, w / pw);
+        // [b, c, gh, ph, gw, pw] → [b, gh, gw, c, ph, pw] → [b, gh*gw, c*ph*pw]
+        let patches =
+            pixels.reshape([b, c, gh, ph, gw, pw]).permute([0, 2, 4, 1, 3, 5]).reshape([b, gh * gw, c * ph * pw]);
+        let kernel = weight.reshape([d, c * ph * pw]).transpose(); // [c*ph*pw, d]
+        let x = patches.matmul(kernel.unsqueeze_dim::<3>(0)); // [b, n, d]
+        let cls = self.embeddings.class_embedding.val().reshape([1, 1, d]).expand([b, 1, d]);
+        let x = Tensor::cat(vec![cls, x], 1) + self.embeddings.position_embedding.weight.val().unsqueeze_dim::<3>(0);
+        let x = self.pre_layrnorm.forward(x);
+        let x = self.encoder.forward(x, false);
+        let cls = x.slice([0..b, 0..1, 0..d]).reshape([b, d]);
+        self.post_layernorm.forward(cls)
+    }
+}

@@ -1,0 +1,321 @@
+//! [`Clip`]: a loaded model with its tokenizer and preprocessing — the API the CLI, the wasm
+//! bindings and the benchmarks use.
+//!
+//! Every method that reads results back from the device is `async`, because in the browser
+//! reads must be (synchronous reads panic there). Native callers block on them (the CLI uses
+//! `pollster`). Text embeddings are cached by string, so re-classifying new images against the
+//! same labels encodes no text at all.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use crate::config::{ClipConfig, PreprocessConfig};
+use crate::error::{Error, Result};
+use crate::loader::{Naming, RandomSource, SafetensorsSource};
+use crate::model::ClipModel;
+use crate::preprocess::{self, RgbImage};
+use crate::tokenizer::{TokenBatch, Tokenizer};
+use crate::zeroshot::{self, Classifier, LabelScore, RankEntry, Templates};
+
+/// The bytes of a checkpoint folder. HF layout: `config.json`, `model.safetensors`,
+/// `tokenizer.json`, optional `preprocessor_config.json`. OpenCLIP layout:
+/// `open_clip_config.json`, `open_clip_model.safetensors`, `tokenizer.json`.
+#[derive(Default, Clone)]
+pub struct ModelFiles {
+    /// HF `config.json`.
+    pub config: Option<Vec<u8>>,
+    /// `open_clip_config.json` (used when `config` is absent).
+    pub open_clip_config: Option<Vec<u8>>,
+    /// The safetensors weights (either naming).
+    pub weights: Vec<u8>,
+    /// `tokenizer.json`.
+    pub tokenizer: Vec<u8>,
+    /// `preprocessor_config.json`.
+    pub preprocessor: Option<Vec<u8>>,
+}
+
+/// Progress callback: `(done, total)` items of the current job.
+pub type Progress<'a> = Option<&'a mut dyn FnMut(usize, usize)>;
+
+/// Most strings kept in the text-embedding cache before it is cleared.
+const TEXT_CACHE_LIMIT: usize = 200_000;
+
+/// A ready-to-run CLIP.
+pub struct Clip {
+    model: ClipModel,
+    config: ClipConfig,
+    tokenizer: Tokenizer,
+    preprocess: PreprocessConfig,
+    device: Device,
+    logit_scale: f32,
+    naming: Naming,
+    text_cache: Mutex<HashMap<String, Vec<f32>>>,
+    /// Images per forward pass.
+    pub image_batch: usize,
+    /// Texts per forward pass.
+    pub text_batch: usize,
+}
+
+impl std::fmt::Debug for Clip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clip").field("config", &self.config).field("device", &self.device).finish_non_exhaustive()
+    }
+}
+
+impl Clip {
+    /// Loads a checkpoint from its files onto `device`.
+    pub async fn load(files: &ModelFiles, device: &Device) -> Result<Self> {
+        let (config, oc_pre) = match (&files.config, &files.open_clip_config) {
+            (Some(c), _) => (ClipConfig::from_hf_json(c)?, None),
+            (None, Some(c)) => ClipConfig::from_open_clip_json(c)?,
+            (None, None) => {
+                return Err(Error::MissingFile {
+                    file: "config.json".into(),
+                    hint: "an HF CLIP folder has config.json (an OpenCLIP one open_clip_config.json)".into(),
+                });
+            }
+        };
+        let preprocess = match (&files.preprocessor, oc_pre) {
+            (Some(p), _) => PreprocessConfig::from_hf_json(p, config.vision.image_size)?,
+            (None, Some(p)) => p,
+            (None, None) => PreprocessConfig::for_image_size(config.vision.image_size),
+        };
+        check_preprocess(&preprocess, &config)?;
+        let tokenizer = Tokenizer::from_bytes(&files.tokenizer, config.context_length())?;
+        if tokenizer.vocab_size() > config.text.vocab_size {
+            return Err(Error::Tokenizer(format!(
+                "tokenizer.json has {} tokens but the model's vocabulary has {}: they do not belong together",
+                tokenizer.vocab_size(),
+                config.text.vocab_size
+            )));
+        }
+        let source = SafetensorsSource::new(&files.weights)?;
+        let naming = source.naming();
+        let model = ClipModel::build(&config, Box::new(source), device)?;
+        Self::assemble(model, config, tokenizer, preprocess, device, naming).await
+    }
+
+    /// A model with random weights (benchmarks, training from scratch), deterministic in `seed`.
+    pub async fn random(config: ClipConfig, tokenizer: Tokenizer, device: &Device, seed: u64) -> Result<Self> {
+        config.validate("config")?;
+        let preprocess = PreprocessConfig::for_image_size(config.vision.image_size);
+        let model = ClipModel::build(&config, Box::new(RandomSource::new(seed)), device)?;
+        Self::assemble(model, config, tokenizer, preprocess, device, Naming::Hf).await
+    }
+
+    async fn assemble(
+        model: ClipModel,
+        config: ClipConfig,
+        tokenizer: Tokenizer,
+        preprocess: PreprocessConfig,
+        device: &Device,
+        naming: Naming,
+    ) -> Result<Self> {
+        let logit_scale = read_f32(model.logit_scale.val()).await?[0];
+        let cpu = *device == Device::flex();
+        Ok(Clip {
+            model,
+            config,
+            tokenizer,
+            preprocess,
+            device: device.clone(),
+            logit_scale,
+            naming,
+            text_cache: Mutex::new(HashMap::new()),
+            image_batch: if cpu { 8 } else { 16 },
+            text_batch: if cpu { 64 } else { 256 },
+        })
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &ClipConfig {
+        &self.config
+    }
+
+    /// The image preprocessing in use.
+    pub fn preprocess_config(&self) -> &PreprocessConfig {
+        &self.preprocess
+    }
+
+    /// The tokenizer.
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// The underlying Burn model.
+    pub fn model(&self) -> &ClipModel {
+        &self.model
+    }
+
+    /// The device it runs on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// The key naming the weights came with.
+    pub fn naming(&self) -> Naming {
+        self.naming
+    }
+
+    /// The raw `logit_scale` parameter (similarities are multiplied by its exp).
+    pub fn logit_scale(&self) -> f32 {
+        self.logit_scale
+    }
+
+    /// Embedding width.
+    pub fn embedding_dim(&self) -> usize {
+        self.config.projection_dim
+    }
+
+    /// Token ids of each text (start/end tokens, truncated to the context, unpadded).
+    pub fn tokenize<S: AsRef<str>>(&self, texts: &[S]) -> Result<Vec<Vec<u32>>> {
+        texts.iter().map(|t| self.tokenizer.encode(t.as_ref())).collect()
+    }
+
+    /// Decodes and preprocesses an encoded image file to the model's input `[3, H, W]`.
+    pub fn prepare_image(&self, image: &RgbImage) -> Vec<f32> {
+        preprocess::preprocess(image, &self.preprocess)
+    }
+
+    /// Projected, unnormalised image embeddings (HF `get_image_features`), in input order.
+    pub async fn embed_images(&self, images: &[RgbImage], mut progress: Progress<'_>) -> Result<Vec<Vec<f32>>> {
+        let [h, w] = self.config.vision.image_size;
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(self.image_batch.max(1)) {
+            let mut pixels = Vec::with_capacity(chunk.len() * 3 * h * w);
+            for img in chunk {
+                pixels.extend(preprocess::preprocess(img, &self.preprocess));
+            }
+            let x = Tensor::<4>::from_data(TensorData::new(pixels, [chunk.len(), 3, h, w]), &self.device);
+            let feats = self.model.image_features(x);
+            out.extend(rows(read_f32(feats).await?, self.config.projection_dim));
+            if let Some(p) = progress.as_mut() {
+                p(out.len(), images.len());
+            }
+        }
+        Ok(out)
+    }
+
+    /// Projected, unnormalised text embeddings (HF `get_text_features`), in input order, through
+    /// the cache.
+    pub async fn embed_texts<S: AsRef<str>>(&self, texts: &[S], mut progress: Progress<'_>) -> Result<Vec<Vec<f32>>> {
+        let missing: Vec<String> = {
+            let cache = self.cache()?;
+            let mut seen = std::collections::HashSet::new();
+            texts
+                .iter()
+                .map(|t| t.as_ref())
+                .filter(|t| !cache.contains_key(*t) && seen.insert(*t))
+                .map(String::from)
+                .collect()
+        };
+        let mut done = texts.len() - missing.len();
+        for chunk in missing.chunks(self.text_batch.max(1)) {
+            let embs = self.encode_text_batch(chunk).await?;
+            let mut cache = self.cache()?;
+            if cache.len() + chunk.len() > TEXT_CACHE_LIMIT {
+                cache.clear();
+            }
+            for (t, e) in chunk.iter().zip(embs) {
+                cache.insert(t.clone(), e);
+            }
+            done += chunk.len();
+            if let Some(p) = progress.as_mut() {
+                p(done.min(texts.len()), texts.len());
+            }
+        }
+        let cache = self.cache()?;
+        texts
+            .iter()
+            .map(|t| {
+                cache.get(t.as_ref()).cloned().ok_or_else(|| {
+                    Error::InvalidInput("the text cache was cleared while embedding; embed fewer texts at once".into())
+                })
+            })
+            .collect()
+    }
+
+    fn cache(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Vec<f32>>>> {
+        self.text_cache.lock().map_err(|_| Error::Device("the text cache was poisoned by an earlier failure".into()))
+    }
+
+    async fn encode_text_batch(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        let rows_ids = self.tokenize(texts)?;
+        let batch = TokenBatch::new(&rows_ids, self.config.text.pad_token_id, self.config.text.pooling);
+        if let Some(bad) = batch.ids.iter().find(|&&id| id < 0 || id as usize >= self.config.text.vocab_size) {
+            return Err(Error::Tokenizer(format!("token id {bad} is outside the model's vocabulary")));
+        }
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(batch.ids, [batch.batch, batch.len]), &self.device);
+        let pool = Tensor::<1, Int>::from_data(TensorData::new(batch.pool_index, [batch.batch]), &self.device);
+        let feats = self.model.text_features(ids, pool);
+        Ok(rows(read_f32(feats).await?, self.config.projection_dim))
+    }
+
+    /// The zero-shot head for `labels` under `templates` (text embeddings come from the cache).
+    pub async fn classifier<S: AsRef<str>>(
+        &self,
+        labels: &[S],
+        templates: &Templates,
+        progress: Progress<'_>,
+    ) -> Result<Classifier> {
+        zeroshot::check_labels(labels)?;
+        let t = templates.as_slice();
+        let prompts: Vec<String> =
+            labels.iter().flat_map(|l| t.iter().map(move |tpl| Templates::fill(tpl, l.as_ref()))).collect();
+        let embs = self.embed_texts(&prompts, progress).await?;
+        let per_label: Vec<Vec<Vec<f32>>> = embs.chunks(t.len()).map(|c| c.to_vec()).collect();
+        Classifier::from_embeddings(labels.iter().map(|l| l.as_ref().to_string()).collect(), per_label)
+    }
+
+    /// Zero-shot probabilities for each image, sorted descending, `top_k` of them.
+    pub async fn classify(
+        &self,
+        images: &[RgbImage],
+        classifier: &Classifier,
+        top_k: Option<usize>,
+        progress: Progress<'_>,
+    ) -> Result<Vec<Vec<LabelScore>>> {
+        let embs = self.embed_images(images, progress).await?;
+        Ok(embs.iter().map(|e| classifier.classify(e, self.logit_scale, top_k)).collect())
+    }
+
+    /// Images ordered by cosine similarity to `text`.
+    pub async fn rank(&self, text: &str, images: &[RgbImage], progress: Progress<'_>) -> Result<Vec<RankEntry>> {
+        let q = self.embed_texts(&[text], None).await?;
+        let embs = self.embed_images(images, progress).await?;
+        Ok(zeroshot::rank(&q[0], &embs))
+    }
+}
+
+/// The processor must produce exactly what the vision tower takes.
+fn check_preprocess(p: &PreprocessConfig, c: &ClipConfig) -> Result<()> {
+    match p.output_size() {
+        Some(s) if s == c.vision.image_size => Ok(()),
+        Some(s) => Err(Error::config(
+            "preprocessor_config.json",
+            format!(
+                "produces {}x{} images but the vision model takes {}x{}",
+                s[0], s[1], c.vision.image_size[0], c.vision.image_size[1]
+            ),
+        )),
+        None => Err(Error::config(
+            "preprocessor_config.json",
+            "neither crop_size nor an exact size is set, so image sizes would vary; the model needs a fixed size",
+        )),
+    }
+}
+
+/// Reads a float tensor back to the host (async: the only way that works in a browser).
+pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| Error::Device(format!("reading results from the device failed: {e:?}")))?;
+    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Device(format!("unexpected tensor data: {e:?}")))
+}
+
+fn rows(flat: Vec<f32>, width: usize) -> Vec<Vec<f32>> {
+    flat.chunks(width).map(<[f32]>::to_vec).collect()
+}

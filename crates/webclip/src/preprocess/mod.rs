@@ -1,0 +1,410 @@
+//! Image preprocessing: the one implementation native and web share.
+//!
+//! `decode` → [`RgbImage`] → [`preprocess`] → normalised `[3, H, W]` f32, identical to HF's
+//! `CLIPImageProcessorPil` on a PIL image:
+//!
+//! 1. **Decode** with the `image` crate (JPEG, PNG, GIF, WebP, BMP, TIFF). The pixel count is
+//!    checked from the header *before* any pixel buffer is allocated: above [`MAX_PIXELS`]
+//!    (Pillow's own decompression-bomb threshold, 89,478,485 pixels) the image is refused.
+//! 2. **Orientation**: the EXIF orientation tag is applied, as transformers' `load_image` and
+//!    every browser do, so a phone photo is classified the way it is shown.
+//! 3. **RGB as Pillow converts**: gray is replicated, palettes expanded, animated images give
+//!    their first frame. Transparency (RGBA, gray+alpha, palette with transparency) is kept
+//!    beside the RGB until preprocessing, which follows the checkpoint family's reference
+//!    ([`AlphaMode`]): HF's processor (`convert_to_rgb` in transformers 5) composites onto white
+//!    with Pillow's integer `alpha_composite`; open_clip's transform calls `convert("RGB")`,
+//!    which drops the alpha.
+//!    16-bit images keep their high byte (what Pillow does for 16-bit RGB/RGBA PNGs; for 16-bit
+//!    *grayscale* Pillow clips values above 255 to white, which destroys the image, so webclip
+//!    takes the high byte there too — a deliberate difference). CMYK JPEGs are converted by the
+//!    decoder.
+//! 4. **Resize** the shortest edge with Pillow's antialiased bicubic in 8-bit fixed point
+//!    ([`resize::resize_u8`]), **center crop** (HF rounds the offset down, torchvision/OpenCLIP
+//!    rounds half to even; both pad with black when the image is smaller than the crop),
+//!    **rescale** by 1/255 (in f64, then f32) and **normalise** with the model's mean/std.
+
+pub mod resize;
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageDecoder, ImageReader};
+
+use std::borrow::Cow;
+
+use crate::config::{AlphaMode, CropRounding, PreprocessConfig, Resize};
+use crate::error::{Error, Result};
+
+/// Largest accepted image, in pixels (Pillow's `Image.MAX_IMAGE_PIXELS`). A 20000×20000 PNG
+/// header (400 MP) is refused before decoding.
+pub const MAX_PIXELS: u64 = 89_478_485;
+
+/// An 8-bit RGB image, row-major, 3 bytes per pixel, with its alpha channel when it has one.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RgbImage {
+    pub width: usize,
+    pub height: usize,
+    /// RGB with any alpha ignored (what Pillow's `convert("RGB")` gives).
+    pub data: Vec<u8>,
+    /// One byte per pixel, unpremultiplied, when the source had transparency.
+    pub alpha: Option<Vec<u8>>,
+}
+
+impl std::fmt::Debug for RgbImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RgbImage({}x{})", self.width, self.height)
+    }
+}
+
+fn check_size(width: u64, height: u64) -> Result<()> {
+    if width == 0 || height == 0 {
+        return Err(Error::Image(format!("the image is {width}x{height} pixels: nothing to classify")));
+    }
+    if width * height > MAX_PIXELS {
+        return Err(Error::Image(format!(
+            "the image is {width}x{height} = {} pixels, over the {MAX_PIXELS}-pixel limit (decompression-bomb guard); \
+             downscale it first",
+            width * height
+        )));
+    }
+    Ok(())
+}
+
+impl RgbImage {
+    /// Wraps RGB bytes.
+    pub fn new(width: usize, height: usize, data: Vec<u8>) -> Result<Self> {
+        check_size(width as u64, height as u64)?;
+        if data.len() != width * height * 3 {
+            return Err(Error::Image(format!(
+                "{} bytes given for a {width}x{height} RGB image (expected {})",
+                data.len(),
+                width * height * 3
+            )));
+        }
+        Ok(RgbImage { width, height, data, alpha: None })
+    }
+
+    /// From unpremultiplied RGBA bytes (canvas `ImageData`).
+    pub fn from_rgba(width: usize, height: usize, rgba: &[u8]) -> Result<Self> {
+        check_size(width as u64, height as u64)?;
+        if rgba.len() != width * height * 4 {
+            return Err(Error::Image(format!(
+                "{} bytes given for a {width}x{height} RGBA image (expected {})",
+                rgba.len(),
+                width * height * 4
+            )));
+        }
+        Ok(split_rgba(width, height, rgba))
+    }
+
+    /// The RGB pixels with transparency resolved per `mode`.
+    pub fn flatten(&self, mode: AlphaMode) -> Cow<'_, [u8]> {
+        match (&self.alpha, mode) {
+            (Some(a), AlphaMode::CompositeWhite) => Cow::Owned(
+                self.data.chunks_exact(3).zip(a).flat_map(|(p, &a)| composite_on_white(p[0], p[1], p[2], a)).collect(),
+            ),
+            _ => Cow::Borrowed(&self.data),
+        }
+    }
+}
+
+/// RGBA bytes → RGB plus alpha (alpha dropped when fully opaque).
+fn split_rgba(width: usize, height: usize, rgba: &[u8]) -> RgbImage {
+    let mut data = Vec::with_capacity(width * height * 3);
+    let mut alpha = Vec::with_capacity(width * height);
+    for px in rgba.chunks_exact(4) {
+        data.extend_from_slice(&px[..3]);
+        alpha.push(px[3]);
+    }
+    let alpha = if alpha.iter().all(|&a| a == 255) { None } else { Some(alpha) };
+    RgbImage { width, height, data, alpha }
+}
+
+/// Pillow's `alpha_composite(white, src)` for one pixel (libImaging/AlphaComposite.c with an
+/// opaque white destination), so transparent images match HF's processor to the bit.
+#[inline]
+pub fn composite_on_white(r: u8, g: u8, b: u8, a: u8) -> [u8; 3] {
+    if a == 0 {
+        return [255, 255, 255];
+    }
+    const PREC: u32 = 7;
+    let sa = a as u32;
+    let blend = 255 * (255 - sa);
+    let outa255 = sa * 255 + blend;
+    let coef1 = sa * 255 * 255 * (1 << PREC) / outa255;
+    let coef2 = 255 * (1 << PREC) - coef1;
+    let shift_div255 = |x: u32| ((x >> 8) + x) >> 8;
+    let mix = |c: u8| (shift_div255(c as u32 * coef1 + 255 * coef2 + (0x80 << PREC)) >> PREC) as u8;
+    [mix(r), mix(g), mix(b)]
+}
+
+/// Decodes an encoded image (any supported format) to RGB as described in the module docs.
+pub fn decode(bytes: &[u8]) -> Result<RgbImage> {
+    if bytes.is_empty() {
+        return Err(Error::Image("the file is empty (0 bytes)".into()));
+    }
+    let reader = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| Error::Image(format!("could not read the file: {e}")))?;
+    let Some(format) = reader.format() else {
+        return Err(Error::Image(
+            "not a recognised image format (JPEG, PNG, GIF, WebP, BMP and TIFF are supported)".into(),
+        ));
+    };
+    let fmt = format!("{format:?}").to_uppercase();
+    if format == image::ImageFormat::Jpeg && !jpeg_has_end(bytes) {
+        // The decoder would fill the missing scan with grey and succeed: a silent wrong answer.
+        return Err(Error::Image("the JPEG file is truncated (no end-of-image marker after its last scan)".into()));
+    }
+    let mut decoder = reader.into_decoder().map_err(|e| Error::Image(format!("not a valid {fmt} file: {e}")))?;
+    let (w, h) = decoder.dimensions();
+    check_size(w as u64, h as u64)?;
+    let orientation = decoder.orientation().ok();
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_PIXELS * 16);
+    decoder.set_limits(limits).map_err(|e| Error::Image(format!("{fmt}: {e}")))?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| {
+        let msg = e.to_string();
+        if msg.contains("end of file") || msg.contains("EOF") || msg.contains("eof") || msg.contains("nsufficient") {
+            Error::Image(format!("the {fmt} file is truncated or corrupt ({msg})"))
+        } else {
+            Error::Image(format!("could not decode the {fmt} file: {msg}"))
+        }
+    })?;
+    if let Some(o) = orientation {
+        img.apply_orientation(o);
+    }
+    Ok(to_rgb(img))
+}
+
+/// Whether a JPEG has an end-of-image marker (FF D9) after its last start-of-scan (FF DA). The
+/// EXIF thumbnail has its own markers, but it sits in APP1, before the main image's scans.
+fn jpeg_has_end(bytes: &[u8]) -> bool {
+    let last_sos = bytes.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+    match last_sos {
+        Some(i) => bytes[i..].windows(2).any(|w| w == [0xFF, 0xD9]),
+        None => false,
+    }
+}
+
+/// Pillow-style conversion of any decoded image to 8-bit RGB (+ alpha).
+fn to_rgb(img: DynamicImage) -> RgbImage {
+    let (width, height) = (img.width() as usize, img.height() as usize);
+    let hi = |v: u16| (v >> 8) as u8;
+    let gray = |l: &mut dyn Iterator<Item = u8>| -> Vec<u8> { l.flat_map(|v| [v, v, v]).collect() };
+    match img {
+        DynamicImage::ImageRgb8(b) => RgbImage { width, height, data: b.into_raw(), alpha: None },
+        DynamicImage::ImageLuma8(b) => {
+            RgbImage { width, height, data: gray(&mut b.into_raw().into_iter()), alpha: None }
+        }
+        DynamicImage::ImageLumaA8(b) => {
+            let raw = b.into_raw();
+            let rgba: Vec<u8> = raw.chunks_exact(2).flat_map(|p| [p[0], p[0], p[0], p[1]]).collect();
+            split_rgba(width, height, &rgba)
+        }
+        DynamicImage::ImageRgba8(b) => split_rgba(width, height, &b.into_raw()),
+        DynamicImage::ImageLuma16(b) => {
+            RgbImage { width, height, data: gray(&mut b.into_raw().into_iter().map(hi)), alpha: None }
+        }
+        DynamicImage::ImageLumaA16(b) => {
+            let rgba: Vec<u8> =
+                b.into_raw().chunks_exact(2).flat_map(|p| [hi(p[0]), hi(p[0]), hi(p[0]), hi(p[1])]).collect();
+            split_rgba(width, height, &rgba)
+        }
+        DynamicImage::ImageRgb16(b) => {
+            RgbImage { width, height, data: b.into_raw().into_iter().map(hi).collect(), alpha: None }
+        }
+        DynamicImage::ImageRgba16(b) => {
+            let rgba: Vec<u8> = b.into_raw().into_iter().map(hi).collect();
+            split_rgba(width, height, &rgba)
+        }
+        // Float formats (32-bit TIFF): clamped to [0, 1] and rounded by the `image` crate.
+        other => split_rgba(width, height, &other.to_rgba8().into_raw()),
+    }
+}
+
+/// HF `get_resize_output_image_size(default_to_square=False)`: `[height, width]` with the
+/// shortest edge at `size` and the other at `int(size * long / short)`.
+pub fn shortest_edge_size(height: usize, width: usize, size: usize) -> [usize; 2] {
+    let (short, long) = if width <= height { (width, height) } else { (height, width) };
+    // Python: int(size * long / short) — exact integer product, one correctly rounded division.
+    let new_long = ((size as u64 * long as u64) as f64 / short as f64) as usize;
+    if width <= height { [new_long, size] } else { [size, new_long] }
+}
+
+/// The resize step alone (Pillow semantics) on the RGB pixels, exposed for tests and tools.
+pub fn resize(img: &RgbImage, out_h: usize, out_w: usize, filter: crate::config::Filter) -> RgbImage {
+    let data = resize::resize_u8(&img.data, img.width, img.height, 3, out_w, out_h, filter);
+    RgbImage { width: out_w, height: out_h, data, alpha: None }
+}
+
+/// Pillow's `MULDIV255`: `a * b / 255`, rounded.
+#[inline]
+fn muldiv255(a: u8, b: u8) -> u8 {
+    let t = a as u32 * b as u32 + 128;
+    (((t >> 8) + t) >> 8) as u8
+}
+
+/// How Pillow resizes an image that keeps its alpha (RGBA, LA: the case when transparency is
+/// dropped only *after* resizing, as open_clip's transform does): premultiply (mode "RGBa"),
+/// resize every band, un-premultiply, then the RGB is what `convert("RGB")` keeps.
+fn resize_premultiplied(
+    img: &RgbImage,
+    alpha: &[u8],
+    out_h: usize,
+    out_w: usize,
+    filter: crate::config::Filter,
+) -> RgbImage {
+    let pre: Vec<u8> = img
+        .data
+        .chunks_exact(3)
+        .zip(alpha)
+        .flat_map(|(p, &a)| [muldiv255(p[0], a), muldiv255(p[1], a), muldiv255(p[2], a)])
+        .collect();
+    let rgb = resize::resize_u8(&pre, img.width, img.height, 3, out_w, out_h, filter);
+    let a = resize::resize_u8(alpha, img.width, img.height, 1, out_w, out_h, filter);
+    let data = rgb
+        .chunks_exact(3)
+        .zip(&a)
+        .flat_map(|(p, &a)| {
+            let un = |c: u8| if a == 255 || a == 0 { c } else { (255 * c as u32 / a as u32).min(255) as u8 };
+            [un(p[0]), un(p[1]), un(p[2])]
+        })
+        .collect();
+    RgbImage { width: out_w, height: out_h, data, alpha: Some(a) }
+}
+
+/// Python's `round()` (half to even) of `x / 2` for an integer `x`.
+fn half_round_even(x: i64) -> i64 {
+    let q = x.div_euclid(2);
+    if x.rem_euclid(2) == 0 {
+        q
+    } else if q % 2 == 0 {
+        q
+    } else {
+        q + 1
+    }
+}
+
+/// Row (or column) offset of the crop window in the source, per the rounding rule; negative
+/// means black padding before the image.
+fn crop_offset(src: usize, crop: usize, rounding: CropRounding) -> i64 {
+    let d = src as i64 - crop as i64;
+    match rounding {
+        // transformers: top = (H - h) // 2, and when padding, the image sits at
+        // ceil((h - H) / 2) — both equal floor((H - h) / 2).
+        CropRounding::Floor => d.div_euclid(2),
+        // torchvision: round((H - h) / 2) when cropping, and when padding the image sits at
+        // (h - H) // 2.
+        CropRounding::Round => {
+            if d >= 0 {
+                half_round_even(d)
+            } else {
+                -((-d).div_euclid(2))
+            }
+        }
+    }
+}
+
+/// Full preprocessing of one RGB image → `[3, H, W]` f32, channel-major.
+pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
+    let flat;
+    let img = match (&img.alpha, cfg.alpha) {
+        (Some(_), AlphaMode::CompositeWhite) => {
+            flat = RgbImage {
+                width: img.width,
+                height: img.height,
+                data: img.flatten(cfg.alpha).into_owned(),
+                alpha: None,
+            };
+            &flat
+        }
+        _ => img,
+    };
+    let resized;
+    let img = match cfg.resize {
+        None => img,
+        Some(r) => {
+            let [h, w] = match r {
+                Resize::ShortestEdge(s) => shortest_edge_size(img.height, img.width, s),
+                Resize::Exact(hw) => hw,
+            };
+            resized = match &img.alpha {
+                Some(alpha) if (h, w) != (img.height, img.width) => {
+                    resize_premultiplied(img, alpha, h.max(1), w.max(1), cfg.filter)
+                }
+                _ => resize(img, h.max(1), w.max(1), cfg.filter),
+            };
+            &resized
+        }
+    };
+    let [oh, ow] = cfg.crop.unwrap_or([img.height, img.width]);
+    let top = crop_offset(img.height, oh, cfg.crop_rounding);
+    let left = crop_offset(img.width, ow, cfg.crop_rounding);
+    let scale = cfg.rescale_factor.unwrap_or(1.0);
+    let mut out = vec![0f32; 3 * oh * ow];
+    for c in 0..3 {
+        let (mean, std) = match (cfg.mean, cfg.std) {
+            (Some(m), Some(s)) => (m[c], s[c]),
+            _ => (0.0, 1.0),
+        };
+        let plane = &mut out[c * oh * ow..(c + 1) * oh * ow];
+        for y in 0..oh {
+            let sy = y as i64 + top;
+            for x in 0..ow {
+                let sx = x as i64 + left;
+                let v = if sy >= 0 && sx >= 0 && (sy as usize) < img.height && (sx as usize) < img.width {
+                    img.data[(sy as usize * img.width + sx as usize) * 3 + c]
+                } else {
+                    0
+                };
+                let v = (v as f64 * scale) as f32;
+                plane[y * ow + x] = (v - mean) / std;
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resize_sizes_follow_hf() {
+        assert_eq!(shortest_edge_size(300, 451, 224), [224, 336]);
+        assert_eq!(shortest_edge_size(640, 427, 224), [335, 224]);
+        assert_eq!(shortest_edge_size(5, 7, 224), [224, 313]);
+        assert_eq!(shortest_edge_size(1, 1, 224), [224, 224]);
+    }
+
+    #[test]
+    fn crop_offsets() {
+        assert_eq!(crop_offset(336, 224, CropRounding::Floor), 56);
+        assert_eq!(crop_offset(225, 224, CropRounding::Floor), 0);
+        assert_eq!(crop_offset(225, 224, CropRounding::Round), 0); // round(0.5) = 0
+        assert_eq!(crop_offset(227, 224, CropRounding::Round), 2); // round(1.5) = 2
+        assert_eq!(crop_offset(220, 224, CropRounding::Floor), -2);
+        assert_eq!(crop_offset(221, 224, CropRounding::Floor), -2); // HF: ceil(3/2) = 2 of padding
+        assert_eq!(crop_offset(221, 224, CropRounding::Round), -1); // torchvision: 3 // 2 = 1
+    }
+
+    #[test]
+    fn composite_matches_pillow_corners() {
+        assert_eq!(composite_on_white(10, 20, 30, 255), [10, 20, 30]);
+        assert_eq!(composite_on_white(10, 20, 30, 0), [255, 255, 255]);
+        assert_eq!(composite_on_white(0, 0, 0, 128), [127, 127, 127]);
+        for v in 0..=255u8 {
+            assert_eq!(composite_on_white(v, v, v, 255), [v, v, v]);
+        }
+    }
+
+    #[test]
+    fn bad_images_are_refused_clearly() {
+        let e = |b: &[u8]| decode(b).unwrap_err().to_string();
+        assert!(e(b"").contains("empty"), "{}", e(b""));
+        assert!(e(b"hello, not an image").contains("not a recognised image format"));
+        assert!(RgbImage::new(0, 5, vec![]).unwrap_err().to_string().contains("0x5"));
+        assert!(RgbImage::from_rgba(2, 2, &[0; 3]).unwrap_err().to_string().contains("expected 16"));
+        assert!(RgbImage::new(20_000, 20_000, vec![]).unwrap_err().to_string().contains("limit"));
+    }
+}

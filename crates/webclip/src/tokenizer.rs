@@ -1,0 +1,134 @@
+//! CLIP tokenisation through the `tokenizers` crate and the checkpoint's own `tokenizer.json`:
+//! NFC → whitespace collapse → lowercase → CLIP's split regex → byte-level BPE with `</w>`, then
+//! `<|startoftext|> … <|endoftext|>`. Identical ids to HF's fast `CLIPTokenizer` (checked against
+//! tests/fixtures/tokens.json), including truncation: a long text keeps its first
+//! `context - 2` tokens between the start and end tokens, so the end token stays last.
+
+use tokenizers::{PaddingParams, TruncationDirection, TruncationParams, TruncationStrategy};
+
+use crate::config::TextPooling;
+use crate::error::{Error, Result};
+
+/// A loaded tokenizer plus the context length it truncates to.
+pub struct Tokenizer {
+    inner: tokenizers::Tokenizer,
+    context: usize,
+}
+
+impl std::fmt::Debug for Tokenizer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tokenizer(vocab {}, context {})", self.vocab_size(), self.context)
+    }
+}
+
+impl Tokenizer {
+    /// Loads `tokenizer.json` bytes. Truncation and padding settings in the file are replaced:
+    /// truncation to `context` tokens (special tokens included), no padding.
+    pub fn from_bytes(bytes: &[u8], context: usize) -> Result<Self> {
+        if bytes.is_empty() {
+            return Err(Error::Tokenizer("tokenizer.json is empty".into()));
+        }
+        let mut inner = tokenizers::Tokenizer::from_bytes(bytes)
+            .map_err(|e| Error::Tokenizer(format!("tokenizer.json could not be loaded: {e}")))?;
+        inner
+            .with_truncation(Some(TruncationParams {
+                max_length: context,
+                strategy: TruncationStrategy::LongestFirst,
+                stride: 0,
+                direction: TruncationDirection::Right,
+            }))
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        inner.with_padding(None::<PaddingParams>);
+        Ok(Tokenizer { inner, context })
+    }
+
+    /// Number of ids the tokenizer can produce (added tokens included).
+    pub fn vocab_size(&self) -> usize {
+        self.inner.get_vocab_size(true)
+    }
+
+    /// The id of a token string, if the vocab has it.
+    pub fn token_id(&self, token: &str) -> Option<u32> {
+        self.inner.token_to_id(token)
+    }
+
+    /// The context length ids are truncated to.
+    pub fn context(&self) -> usize {
+        self.context
+    }
+
+    /// Ids of `text` with start/end tokens, truncated to the context, unpadded.
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let enc =
+            self.inner.encode(text, true).map_err(|e| Error::Tokenizer(format!("could not tokenize text: {e}")))?;
+        Ok(enc.get_ids().to_vec())
+    }
+}
+
+/// A padded batch of token ids ready for the text tower.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TokenBatch {
+    /// Row-major `[batch, len]`, padded with `pad_id` after each row's end.
+    pub ids: Vec<i64>,
+    pub batch: usize,
+    /// Longest row (the tower runs on this many positions, not the full context).
+    pub len: usize,
+    /// Per row, the position whose hidden state is the text embedding.
+    pub pool_index: Vec<i64>,
+}
+
+impl TokenBatch {
+    /// Pads `rows` to their longest length and picks each row's pooling position with `pooling`.
+    pub fn new(rows: &[Vec<u32>], pad_id: u32, pooling: TextPooling) -> Self {
+        let len = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let mut ids = Vec::with_capacity(rows.len() * len);
+        let mut pool_index = Vec::with_capacity(rows.len());
+        for row in rows {
+            ids.extend(row.iter().map(|&x| x as i64));
+            ids.extend(std::iter::repeat_n(pad_id as i64, len - row.len()));
+            pool_index.push(pool_position(row, pooling) as i64);
+        }
+        TokenBatch { ids, batch: rows.len(), len, pool_index }
+    }
+}
+
+/// transformers' pooling rule on one row: argmax (first maximum) or the first `eos` (0 when the
+/// row has none, as `argmax` over an all-false mask gives).
+pub fn pool_position(row: &[u32], pooling: TextPooling) -> usize {
+    match pooling {
+        TextPooling::Argmax => {
+            let mut best = 0;
+            for (i, &x) in row.iter().enumerate() {
+                if x > row[best] {
+                    best = i;
+                }
+            }
+            best
+        }
+        TextPooling::FirstEos(eos) => row.iter().position(|&x| x == eos).unwrap_or(0),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pooling_rules() {
+        let row = [49406, 320, 49407, 49407, 5];
+        assert_eq!(pool_position(&row, TextPooling::Argmax), 2);
+        assert_eq!(pool_position(&row, TextPooling::FirstEos(49407)), 2);
+        assert_eq!(pool_position(&row, TextPooling::FirstEos(7)), 0);
+        let b = TokenBatch::new(&[vec![1, 9, 2], vec![1, 2]], 0, TextPooling::Argmax);
+        assert_eq!(b.ids, vec![1, 9, 2, 1, 2, 0]);
+        assert_eq!(b.pool_index, vec![1, 1]);
+        assert_eq!(b.len, 3);
+    }
+
+    #[test]
+    fn bad_tokenizer_files() {
+        assert!(Tokenizer::from_bytes(b"", 77).unwrap_err().to_string().contains("empty"));
+        let e = Tokenizer::from_bytes(b"{\"not\": \"a tokenizer\"}", 77).unwrap_err().to_string();
+        assert!(e.contains("tokenizer.json could not be loaded"), "{e}");
+    }
+}

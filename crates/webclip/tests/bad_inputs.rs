@@ -1,0 +1,180 @@
+//! ../shared/notes/bad-inputs.md, model and text parts: each case gets an error that names the
+//! problem (or, where the note says so, works).
+
+mod common;
+
+use common::*;
+use safetensors::tensor::TensorView;
+use safetensors::{Dtype, SafeTensors};
+use webclip::{Clip, DeviceChoice, ModelFiles, Templates};
+
+fn cpu() -> webclip::burn::tensor::Device {
+    webclip::device::open(DeviceChoice::Cpu).unwrap().0
+}
+
+fn load_err(files: &ModelFiles) -> String {
+    match pollster::block_on(Clip::load(files, &cpu())) {
+        Ok(_) => panic!("loaded a bad model"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// Rewrites the safetensors of `files` through `edit(name, dtype, shape, data)`.
+fn rewrite(files: &ModelFiles, edit: impl Fn(&mut Vec<(String, Dtype, Vec<usize>, Vec<u8>)>)) -> Vec<u8> {
+    let st = SafeTensors::deserialize(&files.weights).unwrap();
+    let mut list: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> =
+        st.tensors().into_iter().map(|(k, v)| (k, v.dtype(), v.shape().to_vec(), v.data().to_vec())).collect();
+    edit(&mut list);
+    let views: Vec<(String, TensorView)> =
+        list.iter().map(|(k, d, s, b)| (k.clone(), TensorView::new(*d, s.clone(), b).unwrap())).collect();
+    safetensors::serialize(views, None).unwrap()
+}
+
+#[test]
+fn model_files_errors() {
+    let good = model_files("tiny-legacy");
+
+    let mut f = good.clone();
+    f.config = None;
+    assert!(load_err(&f).contains("missing config.json"));
+
+    let mut f = good.clone();
+    f.config = Some(b"{ not json".to_vec());
+    assert!(load_err(&f).starts_with("config.json: not valid JSON"), "{}", load_err(&f));
+
+    // A config that disagrees with the weights: names the tensor and both shapes.
+    let mut f = good.clone();
+    f.config = Some(
+        br#"{"projection_dim": 32, "text_config": {"hidden_size": 48, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "eos_token_id": 2}, "vision_config": {"hidden_size": 64, "intermediate_size": 96,
+        "num_hidden_layers": 2, "num_attention_heads": 4}}"#
+            .to_vec(),
+    );
+    let e = load_err(&f);
+    assert!(
+        e.contains("wrong shapes")
+            && e.contains("text_model.embeddings.token_embedding.weight")
+            && e.contains("[49408, 48]"),
+        "{e}"
+    );
+
+    // One layer more in the config than in the weights: the missing keys are named.
+    let mut f = good.clone();
+    f.config = Some(
+        br#"{"projection_dim": 32, "text_config": {"hidden_size": 32, "intermediate_size": 128, "num_hidden_layers": 3,
+        "num_attention_heads": 4, "eos_token_id": 2}, "vision_config": {"hidden_size": 64, "intermediate_size": 96,
+        "num_hidden_layers": 2, "num_attention_heads": 4}}"#
+            .to_vec(),
+    );
+    let e = load_err(&f);
+    assert!(e.contains("missing keys: text_model.encoder.layers.2."), "{e}");
+
+    let mut f = good.clone();
+    f.weights = rewrite(&good, |l| l.retain(|t| t.0 != "visual_projection.weight"));
+    let e = load_err(&f);
+    assert!(e.contains("missing keys: visual_projection.weight"), "{e}");
+
+    let mut f = good.clone();
+    f.weights = rewrite(&good, |l| l.push(("vision_model.extra_head.weight".into(), Dtype::F32, vec![2], vec![0; 8])));
+    let e = load_err(&f);
+    assert!(e.contains("unexpected keys: vision_model.extra_head.weight"), "{e}");
+
+    let mut f = good.clone();
+    f.weights = rewrite(&good, |l| {
+        let t = l.iter_mut().find(|t| t.0 == "logit_scale").unwrap();
+        *t = ("logit_scale".into(), Dtype::I64, vec![], vec![0; 8]);
+    });
+    let e = load_err(&f);
+    assert!(e.contains("`logit_scale` has dtype I64; supported are F32, F16 and BF16"), "{e}");
+
+    let mut f = good.clone();
+    f.weights = rewrite(&good, |l| {
+        let t = l.iter_mut().find(|t| t.0 == "visual_projection.weight").unwrap();
+        t.2 = vec![t.2[1], t.2[0]];
+    });
+    let e = load_err(&f);
+    assert!(e.contains("`visual_projection.weight`: expected shape [32, 64] from the config, found [64, 32]"), "{e}");
+
+    // Broken containers.
+    let mut f = good.clone();
+    f.weights = good.weights[..6].to_vec();
+    assert!(load_err(&f).contains("too short"));
+    let mut f = good.clone();
+    f.weights = good.weights[..200].to_vec();
+    assert!(load_err(&f).contains("truncated"), "{}", load_err(&f));
+    let mut f = good.clone();
+    f.weights = good.weights[..good.weights.len() - 100].to_vec();
+    assert!(load_err(&f).contains("truncated"), "{}", load_err(&f));
+    let mut f = good.clone();
+    let mut huge = (150_000_000u64).to_le_bytes().to_vec();
+    huge.extend_from_slice(&good.weights[8..]);
+    f.weights = huge;
+    assert!(load_err(&f).contains("100000000-byte limit"));
+    let mut f = good.clone();
+    f.weights = vec![];
+    assert!(load_err(&f).contains("empty"));
+
+    // Tokenizer and preprocessing that do not fit the model.
+    let mut f = good.clone();
+    f.tokenizer = b"<html>not found</html>".to_vec();
+    assert!(load_err(&f).contains("tokenizer.json could not be loaded"));
+    let mut f = good.clone();
+    f.preprocessor = Some(br#"{"crop_size": {"height": 336, "width": 336}}"#.to_vec());
+    let e = load_err(&f);
+    assert!(e.contains("produces 336x336 images but the vision model takes 224x224"), "{e}");
+}
+
+#[test]
+fn dtypes_f32_f16_bf16_load() {
+    for (name, dtype) in [("tiny-legacy", "F32"), ("tiny-gelu-f16", "F16"), ("tiny-bf16", "BF16")] {
+        let files = model_files(name);
+        let inspect = webclip::loader::inspect(&files.weights).unwrap();
+        assert_eq!(inspect["logit_scale"].0, dtype);
+        pollster::block_on(Clip::load(&files, &cpu())).unwrap();
+    }
+}
+
+#[test]
+fn labels_and_templates() {
+    let clip = pollster::block_on(Clip::load(&model_files("tiny-legacy"), &cpu())).unwrap();
+    let default = Templates::named("default").unwrap();
+    let err = |labels: &[&str]| pollster::block_on(clip.classifier(labels, &default, None)).unwrap_err().to_string();
+    assert!(err(&[]).contains("no labels given"));
+    assert!(err(&["cat", "dog", "cat"]).contains("\"cat\" is given twice"));
+    assert!(err(&["cat", ""]).contains("empty"));
+    assert!(Templates::custom(&["photo of"]).unwrap_err().to_string().contains("no {}"));
+
+    // One label: probability 1.
+    let head = pollster::block_on(clip.classifier(&["cat"], &default, None)).unwrap();
+    let img = webclip::preprocess::decode(&read("images/chelsea.png")).unwrap();
+    let p = pollster::block_on(clip.classify(std::slice::from_ref(&img), &head, None, None)).unwrap();
+    assert_eq!(p[0].len(), 1);
+    assert!((p[0][0].prob - 1.0).abs() < 1e-6);
+
+    // 10 000 labels work, batched, and the cache makes the second head free.
+    let labels: Vec<String> = (0..10_000).map(|i| format!("class number {i}")).collect();
+    let mut calls = 0;
+    let head = pollster::block_on(clip.classifier(&labels, &default, Some(&mut |_, _| calls += 1))).unwrap();
+    assert!(calls >= 10_000 / clip.text_batch, "progress reported per batch ({calls})");
+    assert_eq!(head.labels().len(), 10_000);
+    let p = pollster::block_on(clip.classify(std::slice::from_ref(&img), &head, Some(5), None)).unwrap();
+    assert_eq!(p[0].len(), 5);
+    assert!(p[0].windows(2).all(|w| w[0].prob >= w[1].prob));
+    let all = head.probabilities(&pollster::block_on(clip.embed_images(&[img], None)).unwrap()[0], clip.logit_scale());
+    assert!((all.iter().sum::<f32>() - 1.0).abs() < 1e-3);
+    let mut again = 0;
+    pollster::block_on(clip.classifier(&labels, &default, Some(&mut |_, _| again += 1))).unwrap();
+    assert_eq!(again, 0, "cached labels are not re-encoded");
+}
+
+#[test]
+fn odd_texts() {
+    let clip = pollster::block_on(Clip::load(&model_files("tiny-gelu-f16"), &cpu())).unwrap();
+    let long = "x".repeat(10_000);
+    let texts = ["", "   ", long.as_str(), "\u{FFFD} replacement and \u{0000} nul"];
+    let e = pollster::block_on(clip.embed_texts(&texts, None)).unwrap();
+    assert_eq!(e.len(), 4);
+    assert!(e.iter().flatten().all(|x| x.is_finite()));
+    // Empty and all-space texts tokenize identically, so they embed identically.
+    assert_eq!(e[0], e[1]);
+}

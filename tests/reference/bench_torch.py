@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""PyTorch's numbers for the shapes `webclip bench` measures: ViT-B/32 (random weights, HF
+CLIPModel, float32, eval, inference_mode), image embeds/s at batch 1 and 8, texts/s at batch 32
+of 77 tokens, peak resident memory. Each scenario runs in its own process (like webclip's) so the
+peak memory is its own.
+
+    ~/.cache/refenv/bin/python tests/reference/bench_torch.py [--threads N] [--iters 10] [--json]
+
+Default threads: all cores (torch's default), which is what `webclip bench --device cpu` uses.
+"""
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+
+def child(scenario: str, iters: int, warmup: int, threads: int, attn: str):
+    import torch
+    from transformers import CLIPConfig, CLIPModel
+
+    torch.set_num_threads(threads)
+    cfg = CLIPConfig(
+        text_config=dict(bos_token_id=0, eos_token_id=2, pad_token_id=1),
+        vision_config={},
+        projection_dim=512,
+    )
+    t = time.perf_counter()
+    torch.manual_seed(0)
+    model = CLIPModel(cfg).eval()
+    model.config._attn_implementation = attn
+    model.text_model.config._attn_implementation = attn
+    model.vision_model.config._attn_implementation = attn
+    build = time.perf_counter() - t
+    batch = {"image1": 1, "image8": 8, "text32": 32}[scenario]
+    if scenario.startswith("image"):
+        x = torch.randn(batch, 3, 224, 224)
+
+        def fwd():
+            return model.get_image_features(pixel_values=x).pooler_output
+    else:
+        g = torch.Generator().manual_seed(1)
+        ids = torch.randint(0, 49405, (batch, 77), generator=g)
+        ids[:, 0] = 49406
+        ids[:, -1] = 49407
+
+        def fwd():
+            return model.get_text_features(input_ids=ids).pooler_output
+
+    with torch.inference_mode():
+        t = time.perf_counter()
+        fwd()
+        first = time.perf_counter() - t
+        for _ in range(warmup - 1):
+            fwd()
+        t = time.perf_counter()
+        for _ in range(iters):
+            fwd()
+        spf = (time.perf_counter() - t) / iters
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({
+        "scenario": scenario, "device": f"PyTorch {torch.__version__} CPU ({threads} threads, attn={attn})",
+        "batch": batch, "iters": iters, "seconds_per_forward": spf, "items_per_second": batch / spf,
+        "build_seconds": build, "first_forward_seconds": first, "peak_rss_mib": peak,
+    }))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--scenarios", default="image1,image8,text32")
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--child")
+    a = ap.parse_args()
+    if a.threads == 0:
+        import os
+        a.threads = os.cpu_count()
+    if a.child:
+        child(a.child, a.iters, a.warmup, a.threads, a.attn)
+        return
+    results = []
+    for s in a.scenarios.split(","):
+        out = subprocess.run([sys.executable, __file__, "--child", s, "--iters", str(a.iters), "--warmup", str(a.warmup),
+                              "--threads", str(a.threads), "--attn", a.attn], capture_output=True, text=True, check=True)
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        results.append(r)
+        if not a.json:
+            print(f"{r['scenario']:<7} {r['device']:<44} {r['items_per_second']:>9.2f} items/s "
+                  f"{r['seconds_per_forward'] * 1e3:>9.1f} ms/forward  peak RSS {r['peak_rss_mib']:>7.0f} MiB", flush=True)
+    if a.json:
+        print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
