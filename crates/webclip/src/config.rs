@@ -13,7 +13,7 @@ use crate::error::{Error, Result};
 /// OpenAI's CLIP normalisation constants (also transformers' OPENAI_CLIP_MEAN / _STD).
 pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 /// See [`CLIP_MEAN`].
-pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_58, 0.275_777_11];
+pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
 
 /// Upper bounds that keep a hostile config from asking for absurd allocations before any weight
 /// is read. They are far above every published CLIP (ViT-bigG: width 1664, 48 layers).
@@ -362,7 +362,7 @@ impl ClipConfig {
         let vratio = vr.f64("mlp_ratio", 4.0)?;
         let twidth = tr.usize("width", 512, MAX_WIDTH)?;
         let tratio = tr.f64("mlp_ratio", 4.0)?;
-        if vwidth % head_width != 0 {
+        if !vwidth.is_multiple_of(head_width) {
             return Err(Error::config(
                 FILE,
                 format!("vision_cfg.width {vwidth} is not a multiple of head_width {head_width}"),
@@ -418,7 +418,7 @@ impl ClipConfig {
     pub fn validate(&self, file: &str) -> Result<()> {
         let t = &self.text;
         let v = &self.vision;
-        if t.hidden_size % t.num_attention_heads != 0 {
+        if !t.hidden_size.is_multiple_of(t.num_attention_heads) {
             return Err(Error::config(
                 file,
                 format!(
@@ -427,7 +427,7 @@ impl ClipConfig {
                 ),
             ));
         }
-        if v.hidden_size % v.num_attention_heads != 0 {
+        if !v.hidden_size.is_multiple_of(v.num_attention_heads) {
             return Err(Error::config(
                 file,
                 format!(
@@ -443,7 +443,7 @@ impl ClipConfig {
             ));
         }
         for i in 0..2 {
-            if v.image_size[i] % v.patch_size[i] != 0 {
+            if !v.image_size[i].is_multiple_of(v.patch_size[i]) {
                 return Err(Error::config(
                     file,
                     format!("vision image_size {:?} is not a multiple of patch_size {:?}", v.image_size, v.patch_size),

@@ -71,7 +71,7 @@ impl TextTransformer {
     /// Returns the pooled, final-normed hidden state `[batch, width]`.
     pub fn forward(&self, ids: Tensor<2, Int>, pool_index: Tensor<1, Int>) -> Tensor<2> {
         let [b, t] = ids.dims();
-        let pos = self.embeddings.position_embedding.weight.val().slice([0..t]); // [t, w]
+        let pos = self.embeddings.position_embedding.weight.val().slice(0..t); // [t, w]
         let x = self.embeddings.token_embedding.forward(ids) + pos.unsqueeze_dim::<3>(0);
         let x = self.encoder.forward(x, true);
         let [_, _, w] = x.dims();

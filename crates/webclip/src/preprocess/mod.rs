@@ -276,13 +276,8 @@ fn resize_premultiplied(
 /// Python's `round()` (half to even) of `x / 2` for an integer `x`.
 fn half_round_even(x: i64) -> i64 {
     let q = x.div_euclid(2);
-    if x.rem_euclid(2) == 0 {
-        q
-    } else if q % 2 == 0 {
-        q
-    } else {
-        q + 1
-    }
+    // An odd x lands halfway: round to the even neighbour.
+    if x.rem_euclid(2) == 1 && q % 2 != 0 { q + 1 } else { q }
 }
 
 /// Row (or column) offset of the crop window in the source, per the rounding rule; negative
