@@ -4,14 +4,21 @@
 //!
 //! Linear weights are held the way Burn's `Linear` wants them, `[d_in, d_out]`: the loader
 //! transposes PyTorch's `[out, in]` once at load time instead of on every forward.
+//!
+//! Two details make inference cheaper without changing a single output:
+//! - Only one token per sequence is pooled (the class token, the end token), so the *last* block
+//!   runs its attention query, output projection and MLP for that token alone
+//!   ([`Encoder::forward_pooled`]); keys and values still come from every token.
+//! - On the CPU backend outside autodiff, bias, activation and residual are fused into one
+//!   multi-threaded pass after each matmul (`super::cpu`).
 
 use burn::module::{Module, Param};
 use burn::nn::Linear;
-use burn::tensor::Tensor;
-use burn::tensor::activation;
 use burn::tensor::module::{attention, layer_norm};
 use burn::tensor::ops::AttentionModuleOptions;
+use burn::tensor::{Bool, Int, Tensor, activation};
 
+use super::cpu;
 use crate::config::Activation;
 
 /// LayerNorm with HF's parameter names (`weight`, `bias`).
@@ -33,8 +40,8 @@ impl LayerNorm {
 }
 
 /// Multi-head self-attention (HF `CLIPAttention`): separate q/k/v/out projections with bias,
-/// scores scaled by `head_dim^-0.5`, softmax, no dropout (inference and fine-tuning both run
-/// CLIP without attention dropout).
+/// scores scaled by `head_dim^-0.5`, softmax, no dropout (CLIP runs, and is fine-tuned, without
+/// attention dropout).
 #[derive(Module, Debug)]
 pub struct Attention {
     pub q_proj: Linear,
@@ -43,24 +50,6 @@ pub struct Attention {
     pub out_proj: Linear,
     #[module(skip)]
     pub num_heads: usize,
-}
-
-impl Attention {
-    /// `x`: `[batch, tokens, d]` → `[batch, tokens, d]`. `causal` masks future tokens (text
-    /// tower); padding after the end token needs no mask because of it: no real token attends
-    /// to a later position.
-    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        let [b, t, d] = x.dims();
-        let h = self.num_heads;
-        let hd = d / h;
-        let split = |y: Tensor<3>| y.reshape([b, t, h, hd]).swap_dims(1, 2);
-        let q = split(self.q_proj.forward(x.clone()));
-        let k = split(self.k_proj.forward(x.clone()));
-        let v = split(self.v_proj.forward(x));
-        let options = AttentionModuleOptions { is_causal: causal, ..Default::default() };
-        let o = attention(q, k, v, None, None, options); // [b, h, t, hd]
-        self.out_proj.forward(o.swap_dims(1, 2).reshape([b, t, d]))
-    }
 }
 
 /// `fc2(act(fc1(x)))` (HF `CLIPMLP`).
@@ -72,21 +61,6 @@ pub struct Mlp {
     pub act: Activation,
 }
 
-impl Mlp {
-    /// `[batch, tokens, d]` → `[batch, tokens, d]`.
-    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        let h = self.fc1.forward(x);
-        let h = match self.act {
-            // x * sigmoid(1.702 x), as OpenAI wrote it.
-            Activation::QuickGelu => h.clone() * activation::sigmoid(h * 1.702),
-            Activation::Gelu => activation::gelu(h),
-            Activation::GeluTanh => activation::gelu_approximate(h),
-            Activation::Relu => activation::relu(h),
-        };
-        self.fc2.forward(h)
-    }
-}
-
 /// One pre-LN block: `x += attn(ln1(x)); x += mlp(ln2(x))`.
 #[derive(Module, Debug)]
 pub struct EncoderLayer {
@@ -96,18 +70,94 @@ pub struct EncoderLayer {
     pub layer_norm2: LayerNorm,
 }
 
-impl EncoderLayer {
-    /// `[batch, tokens, d]` → `[batch, tokens, d]`.
-    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
-        let x = x.clone() + self.self_attn.forward(self.layer_norm1.forward(x), causal);
-        x.clone() + self.mlp.forward(self.layer_norm2.forward(x))
-    }
-}
-
 /// A stack of [`EncoderLayer`]s (HF `CLIPEncoder`, key prefix `encoder.layers.{i}`).
 #[derive(Module, Debug)]
 pub struct Encoder {
     pub layers: Vec<EncoderLayer>,
+}
+
+/// Generic activation through tensor ops (every backend, autodiff included).
+fn activate<const D: usize>(h: Tensor<D>, act: Activation) -> Tensor<D> {
+    match act {
+        // x * sigmoid(1.702 x), as OpenAI wrote it.
+        Activation::QuickGelu => h.clone() * activation::sigmoid(h * 1.702),
+        Activation::Gelu => activation::gelu(h),
+        Activation::GeluTanh => activation::gelu_approximate(h),
+        Activation::Relu => activation::relu(h),
+    }
+}
+
+/// `act(x·W + b)` on rows `[n, in]` → `[n, out]`.
+fn linear(x: Tensor<2>, lin: &Linear, act: Option<Activation>, fused: bool) -> Tensor<2> {
+    if fused {
+        return cpu::linear_act(x, lin, act);
+    }
+    let y = lin.forward(x);
+    match act {
+        Some(a) => activate(y, a),
+        None => y,
+    }
+}
+
+/// `residual + x·W + b` on rows.
+fn linear_residual(x: Tensor<2>, lin: &Linear, residual: Tensor<2>, fused: bool) -> Tensor<2> {
+    if fused { cpu::linear_residual(x, lin, residual) } else { residual + lin.forward(x) }
+}
+
+impl EncoderLayer {
+    /// The MLP half with its residual: rows `[n, d]` → `[n, d]`.
+    fn mlp_block(&self, x: Tensor<2>, fused: bool) -> Tensor<2> {
+        let h = self.layer_norm2.forward(x.clone());
+        let h = linear(h, &self.mlp.fc1, Some(self.mlp.act), fused);
+        linear_residual(h, &self.mlp.fc2, x, fused)
+    }
+
+    /// `[batch, tokens, d]` → `[batch, tokens, d]`. `causal` masks future tokens (text tower);
+    /// padding after the end token needs no mask because of it: no real token attends to a
+    /// later position.
+    pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
+        let [b, t, d] = x.dims();
+        let fused = cpu::applies(&x.device());
+        let a = &self.self_attn;
+        let (heads, hd) = (a.num_heads, d / a.num_heads);
+        let x = x.reshape([b * t, d]);
+        let h = self.layer_norm1.forward(x.clone());
+        let split = |y: Tensor<2>| y.reshape([b, t, heads, hd]).swap_dims(1, 2);
+        let q = split(linear(h.clone(), &a.q_proj, None, fused));
+        let k = split(linear(h.clone(), &a.k_proj, None, fused));
+        let v = split(linear(h, &a.v_proj, None, fused));
+        let options = AttentionModuleOptions { is_causal: causal, ..Default::default() };
+        let o = attention(q, k, v, None, None, options).swap_dims(1, 2).reshape([b * t, d]);
+        let x = linear_residual(o, &a.out_proj, x, fused);
+        self.mlp_block(x, fused).reshape([b, t, d])
+    }
+
+    /// The block for one token per sequence: queries, output and MLP only at `rows` (`[batch]`,
+    /// a position per sequence), keys and values from all tokens. `[batch, tokens, d]` →
+    /// `[batch, d]`, equal to `forward(x)[i, rows[i]]`.
+    pub fn forward_rows(&self, x: Tensor<3>, causal: bool, rows: Tensor<1, Int>) -> Tensor<2> {
+        let [b, t, d] = x.dims();
+        let device = x.device();
+        let fused = cpu::applies(&device);
+        let a = &self.self_attn;
+        let (heads, hd) = (a.num_heads, d / a.num_heads);
+        let flat = Tensor::<1, Int>::arange(0..b as i64, &device) * t as i64 + rows.clone();
+        let x = x.reshape([b * t, d]);
+        let h = self.layer_norm1.forward(x.clone());
+        let x_sel = x.select(0, flat.clone()); // [b, d]
+        let q = linear(h.clone().select(0, flat), &a.q_proj, None, fused).reshape([b, 1, heads, hd]).swap_dims(1, 2);
+        let split = |y: Tensor<2>| y.reshape([b, t, heads, hd]).swap_dims(1, 2);
+        let k = split(linear(h.clone(), &a.k_proj, None, fused));
+        let v = split(linear(h, &a.v_proj, None, fused));
+        // Causal for a single query at position p: keys after p are masked.
+        let mask: Option<Tensor<4, Bool>> = causal.then(|| {
+            let keys = Tensor::<1, Int>::arange(0..t as i64, &device).reshape([1, t]);
+            keys.greater(rows.reshape([b, 1])).reshape([b, 1, 1, t]).expand([b, heads, 1, t])
+        });
+        let o = attention(q, k, v, mask, None, AttentionModuleOptions::default()).reshape([b, d]);
+        let x = linear_residual(o, &a.out_proj, x_sel, fused);
+        self.mlp_block(x, fused)
+    }
 }
 
 impl Encoder {
@@ -117,5 +167,20 @@ impl Encoder {
             x = layer.forward(x, causal);
         }
         x
+    }
+
+    /// The hidden state of one token per sequence after the last layer: `rows` `[batch]` →
+    /// `[batch, d]`. Same values as `forward(x)` gathered at `rows`, with the last layer's work
+    /// for the other tokens skipped.
+    pub fn forward_pooled(&self, mut x: Tensor<3>, causal: bool, rows: Tensor<1, Int>) -> Tensor<2> {
+        let Some((last, rest)) = self.layers.split_last() else {
+            let [b, t, d] = x.dims();
+            let flat = Tensor::<1, Int>::arange(0..b as i64, &x.device()) * t as i64 + rows;
+            return x.reshape([b * t, d]).select(0, flat);
+        };
+        for layer in rest {
+            x = layer.forward(x, causal);
+        }
+        last.forward_rows(x, causal, rows)
     }
 }

@@ -2,6 +2,7 @@
 //! checkpoint key of its parameters (see `crate::loader` for the OpenCLIP table).
 
 mod build;
+pub mod cpu;
 pub mod clip;
 pub mod encoder;
 pub mod text;

@@ -68,18 +68,13 @@ impl TextTransformer {
 
     /// `ids`: `[batch, tokens]` (tokens ≤ context), `pool_index`: `[batch]` — the position of
     /// each row's end token, chosen on the host by the config's pooling rule.
-    /// Returns the pooled, final-normed hidden state `[batch, width]`.
+    /// Returns the pooled, final-normed hidden state `[batch, width]`. LayerNorm is per token,
+    /// so normalising only the pooled rows is identical to HF's norm-then-gather.
     pub fn forward(&self, ids: Tensor<2, Int>, pool_index: Tensor<1, Int>) -> Tensor<2> {
-        let [b, t] = ids.dims();
+        let [_, t] = ids.dims();
         let pos = self.embeddings.position_embedding.weight.val().slice(0..t); // [t, w]
         let x = self.embeddings.token_embedding.forward(ids) + pos.unsqueeze_dim::<3>(0);
-        let x = self.encoder.forward(x, true);
-        let [_, _, w] = x.dims();
-        // Gather row `b * t + pool_index[b]` of the flattened hidden states before the final
-        // norm: LayerNorm is per token, so normalising the pooled rows alone is identical and
-        // t times cheaper.
-        let offsets = Tensor::<1, Int>::arange(0..b as i64, &pool_index.device()) * t as i64;
-        let pooled = x.reshape([b * t, w]).select(0, offsets + pool_index);
+        let pooled = self.encoder.forward_pooled(x, true, pool_index);
         self.final_layer_norm.forward(pooled)
     }
 }

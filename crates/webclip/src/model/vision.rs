@@ -2,7 +2,7 @@
 
 use burn::module::{Module, Param};
 use burn::nn::Embedding;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use super::build::{Builder, block};
 use super::encoder::{Encoder, LayerNorm};
@@ -100,8 +100,7 @@ impl VisionTransformer {
         let cls = self.embeddings.class_embedding.val().reshape([1, 1, d]).expand([b, 1, d]);
         let x = Tensor::cat(vec![cls, x], 1) + self.embeddings.position_embedding.weight.val().unsqueeze_dim::<3>(0);
         let x = self.pre_layrnorm.forward(x);
-        let x = self.encoder.forward(x, false);
-        let cls = x.slice([0..b, 0..1, 0..d]).reshape([b, d]);
-        self.post_layernorm.forward(cls)
+        let cls = Tensor::<1, Int>::zeros([b], &x.device());
+        self.post_layernorm.forward(self.encoder.forward_pooled(x, false, cls))
     }
 }
