@@ -115,6 +115,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    quiet_wayland_probe();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -123,6 +124,19 @@ fn main() -> ExitCode {
             eprintln!("webclip: error: {msg}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// When wgpu looks for adapters, Mesa's drivers try to reach a Wayland compositor, and
+/// libwayland prints "error: XDG_RUNTIME_DIR is invalid or not set" on headless machines — a
+/// confusing line on a terminal that has nothing to do with the user's command. With the
+/// variable pointing at the temp dir, the probe fails quietly. Called first thing in `main`,
+/// before any thread exists.
+fn quiet_wayland_probe() {
+    #[cfg(target_os = "linux")]
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        // SAFETY: single-threaded at this point (nothing has been spawned yet).
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", std::env::temp_dir()) };
     }
 }
 

@@ -37,6 +37,10 @@ pub enum Error {
     #[error("{0}")]
     InvalidInput(String),
 
+    /// The model produced NaN or infinity (corrupt or overflowing weights).
+    #[error("the model produced non-finite values (NaN or infinity) for {0}; the weights may be corrupt")]
+    NonFinite(String),
+
     /// The compute device failed (adapter request, device lost, readback error).
     #[error("device: {0}")]
     Device(String),

@@ -189,8 +189,8 @@ impl Clip {
                 pixels.extend(preprocess::preprocess(img, &self.preprocess));
             }
             let x = Tensor::<4>::from_data(TensorData::new(pixels, [chunk.len(), 3, h, w]), &self.device);
-            let feats = self.model.image_features(x);
-            out.extend(rows(read_f32(feats).await?, self.config.projection_dim));
+            let feats = finite(read_f32(self.model.image_features(x)).await?, "an image")?;
+            out.extend(rows(feats, self.config.projection_dim));
             if let Some(p) = progress.as_mut() {
                 p(out.len(), images.len());
             }
@@ -249,8 +249,8 @@ impl Clip {
         }
         let ids = Tensor::<2, Int>::from_data(TensorData::new(batch.ids, [batch.batch, batch.len]), &self.device);
         let pool = Tensor::<1, Int>::from_data(TensorData::new(batch.pool_index, [batch.batch]), &self.device);
-        let feats = self.model.text_features(ids, pool);
-        Ok(rows(read_f32(feats).await?, self.config.projection_dim))
+        let feats = finite(read_f32(self.model.text_features(ids, pool)).await?, "a text")?;
+        Ok(rows(feats, self.config.projection_dim))
     }
 
     /// The zero-shot head for `labels` under `templates` (text embeddings come from the cache).
@@ -314,6 +314,10 @@ pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .await
         .map_err(|e| Error::Device(format!("reading results from the device failed: {e:?}")))?;
     data.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Device(format!("unexpected tensor data: {e:?}")))
+}
+
+fn finite(v: Vec<f32>, what: &str) -> Result<Vec<f32>> {
+    if v.iter().all(|x| x.is_finite()) { Ok(v) } else { Err(Error::NonFinite(what.to_string())) }
 }
 
 fn rows(flat: Vec<f32>, width: usize) -> Vec<Vec<f32>> {

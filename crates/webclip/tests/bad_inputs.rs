@@ -95,6 +95,17 @@ fn model_files_errors() {
     let e = load_err(&f);
     assert!(e.contains("`visual_projection.weight`: expected shape [32, 64] from the config, found [64, 32]"), "{e}");
 
+    // A NaN in the weights is reported, not passed on as NaN probabilities.
+    let mut f = good.clone();
+    f.weights = rewrite(&good, |l| {
+        let t = l.iter_mut().find(|t| t.0 == "visual_projection.weight").unwrap();
+        t.3[..4].copy_from_slice(&f32::NAN.to_le_bytes());
+    });
+    let clip = pollster::block_on(Clip::load(&f, &cpu())).unwrap();
+    let img = webclip::preprocess::decode(&read("images/chelsea.png")).unwrap();
+    let e = pollster::block_on(clip.embed_images(&[img], None)).unwrap_err().to_string();
+    assert!(e.contains("non-finite values (NaN or infinity) for an image"), "{e}");
+
     // Broken containers.
     let mut f = good.clone();
     f.weights = good.weights[..6].to_vec();

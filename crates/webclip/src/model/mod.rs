@@ -2,8 +2,8 @@
 //! checkpoint key of its parameters (see `crate::loader` for the OpenCLIP table).
 
 mod build;
-pub mod cpu;
 pub mod clip;
+pub mod cpu;
 pub mod encoder;
 pub mod text;
 pub mod vision;

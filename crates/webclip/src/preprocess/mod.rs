@@ -244,35 +244,6 @@ fn muldiv255(a: u8, b: u8) -> u8 {
     (((t >> 8) + t) >> 8) as u8
 }
 
-/// How Pillow resizes an image that keeps its alpha (RGBA, LA: the case when transparency is
-/// dropped only *after* resizing, as open_clip's transform does): premultiply (mode "RGBa"),
-/// resize every band, un-premultiply, then the RGB is what `convert("RGB")` keeps.
-fn resize_premultiplied(
-    img: &RgbImage,
-    alpha: &[u8],
-    out_h: usize,
-    out_w: usize,
-    filter: crate::config::Filter,
-) -> RgbImage {
-    let pre: Vec<u8> = img
-        .data
-        .chunks_exact(3)
-        .zip(alpha)
-        .flat_map(|(p, &a)| [muldiv255(p[0], a), muldiv255(p[1], a), muldiv255(p[2], a)])
-        .collect();
-    let rgb = resize::resize_u8(&pre, img.width, img.height, 3, out_w, out_h, filter);
-    let a = resize::resize_u8(alpha, img.width, img.height, 1, out_w, out_h, filter);
-    let data = rgb
-        .chunks_exact(3)
-        .zip(&a)
-        .flat_map(|(p, &a)| {
-            let un = |c: u8| if a == 255 || a == 0 { c } else { (255 * c as u32 / a as u32).min(255) as u8 };
-            [un(p[0]), un(p[1]), un(p[2])]
-        })
-        .collect();
-    RgbImage { width: out_w, height: out_h, data, alpha: Some(a) }
-}
-
 /// Python's `round()` (half to even) of `x / 2` for an integer `x`.
 fn half_round_even(x: i64) -> i64 {
     let q = x.div_euclid(2);
@@ -300,41 +271,60 @@ fn crop_offset(src: usize, crop: usize, rounding: CropRounding) -> i64 {
     }
 }
 
-/// Full preprocessing of one RGB image → `[3, H, W]` f32, channel-major.
+/// The RGB bytes of the `rows × cols` window of `img` resized to `[h, w]` (Pillow semantics;
+/// no resize when the size is unchanged). Transparency is handled as `mode` says: composited
+/// before resizing (HF), or carried through a premultiplied resize and dropped after (open_clip,
+/// as Pillow resizes RGBA/LA images).
+fn resized_window(
+    img: &RgbImage,
+    [h, w]: [usize; 2],
+    rows: std::ops::Range<usize>,
+    cols: std::ops::Range<usize>,
+    filter: crate::config::Filter,
+    mode: AlphaMode,
+) -> Vec<u8> {
+    let rgb = img.flatten(mode);
+    let same = (h, w) == (img.height, img.width);
+    match (&img.alpha, mode) {
+        (Some(alpha), AlphaMode::Drop) if !same => {
+            let pre: Vec<u8> = img
+                .data
+                .chunks_exact(3)
+                .zip(alpha)
+                .flat_map(|(p, &a)| [muldiv255(p[0], a), muldiv255(p[1], a), muldiv255(p[2], a)])
+                .collect();
+            let win = [cols.clone(), rows.clone()];
+            let rgb = resize::resize_u8_window(&pre, img.width, img.height, 3, [w, h], win.clone(), filter);
+            let a = resize::resize_u8_window(alpha, img.width, img.height, 1, [w, h], win, filter);
+            rgb.chunks_exact(3)
+                .zip(&a)
+                .flat_map(|(p, &a)| {
+                    let un = |c: u8| if a == 255 || a == 0 { c } else { (255 * c as u32 / a as u32).min(255) as u8 };
+                    [un(p[0]), un(p[1]), un(p[2])]
+                })
+                .collect()
+        }
+        _ => resize::resize_u8_window(&rgb, img.width, img.height, 3, [w, h], [cols, rows], filter),
+    }
+}
+
+/// Full preprocessing of one RGB image → `[3, H, W]` f32, channel-major. Only the part of the
+/// resized image that the center crop keeps is computed.
 pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
-    let flat;
-    let img = match (&img.alpha, cfg.alpha) {
-        (Some(_), AlphaMode::CompositeWhite) => {
-            flat = RgbImage {
-                width: img.width,
-                height: img.height,
-                data: img.flatten(cfg.alpha).into_owned(),
-                alpha: None,
-            };
-            &flat
-        }
-        _ => img,
+    let [h, w] = match cfg.resize {
+        None => [img.height, img.width],
+        Some(Resize::ShortestEdge(s)) => shortest_edge_size(img.height, img.width, s),
+        Some(Resize::Exact(hw)) => hw,
     };
-    let resized;
-    let img = match cfg.resize {
-        None => img,
-        Some(r) => {
-            let [h, w] = match r {
-                Resize::ShortestEdge(s) => shortest_edge_size(img.height, img.width, s),
-                Resize::Exact(hw) => hw,
-            };
-            resized = match &img.alpha {
-                Some(alpha) if (h, w) != (img.height, img.width) => {
-                    resize_premultiplied(img, alpha, h.max(1), w.max(1), cfg.filter)
-                }
-                _ => resize(img, h.max(1), w.max(1), cfg.filter),
-            };
-            &resized
-        }
-    };
-    let [oh, ow] = cfg.crop.unwrap_or([img.height, img.width]);
-    let top = crop_offset(img.height, oh, cfg.crop_rounding);
-    let left = crop_offset(img.width, ow, cfg.crop_rounding);
+    let [h, w] = [h.max(1), w.max(1)];
+    let [oh, ow] = cfg.crop.unwrap_or([h, w]);
+    let top = crop_offset(h, oh, cfg.crop_rounding);
+    let left = crop_offset(w, ow, cfg.crop_rounding);
+    let clamp = |a: i64, n: usize| a.clamp(0, n as i64) as usize;
+    let rows = clamp(top, h)..clamp(top + oh as i64, h);
+    let cols = clamp(left, w)..clamp(left + ow as i64, w);
+    let window = resized_window(img, [h, w], rows.clone(), cols.clone(), cfg.filter, cfg.alpha);
+    let win_w = cols.len();
     let scale = cfg.rescale_factor.unwrap_or(1.0);
     let mut out = vec![0f32; 3 * oh * ow];
     for c in 0..3 {
@@ -347,8 +337,9 @@ pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
             let sy = y as i64 + top;
             for x in 0..ow {
                 let sx = x as i64 + left;
-                let v = if sy >= 0 && sx >= 0 && (sy as usize) < img.height && (sx as usize) < img.width {
-                    img.data[(sy as usize * img.width + sx as usize) * 3 + c]
+                // Outside the resized image: the black padding of HF's / torchvision's crop.
+                let v = if rows.contains(&(sy.max(0) as usize)) && sy >= 0 && sx >= 0 && cols.contains(&(sx as usize)) {
+                    window[((sy as usize - rows.start) * win_w + (sx as usize - cols.start)) * 3 + c]
                 } else {
                     0
                 };
@@ -363,6 +354,7 @@ pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{CLIP_MEAN, CLIP_STD};
 
     #[test]
     fn resize_sizes_follow_hf() {
@@ -391,6 +383,20 @@ mod tests {
         for v in 0..=255u8 {
             assert_eq!(composite_on_white(v, v, v, 255), [v, v, v]);
         }
+    }
+
+    #[test]
+    fn extreme_aspect_ratios_only_compute_the_crop() {
+        // Resized to a 224 shortest edge this strip would be 224 x 17,920,000 pixels.
+        let strip = RgbImage::new(80_000, 1, (0..240_000).map(|i| (i % 251) as u8).collect()).unwrap();
+        let cfg = PreprocessConfig::for_image_size([224, 224]);
+        let out = preprocess(&strip, &cfg);
+        assert_eq!(out.len(), 3 * 224 * 224);
+        assert!(out.iter().all(|v| v.is_finite()));
+        let tall = RgbImage::new(1, 50_000, vec![128; 150_000]).unwrap();
+        let out = preprocess(&tall, &cfg);
+        let gray = (128.0 / 255.0 - CLIP_MEAN[0]) / CLIP_STD[0];
+        assert!((out[0] - gray).abs() < 1e-6);
     }
 
     #[test]

@@ -72,25 +72,26 @@ impl Filter {
     }
 }
 
-/// Per output pixel: first input index, tap count, and `ksize` fixed-point weights.
+/// Per output pixel of a window: first input index, tap count, and `ksize` fixed-point weights.
 struct Coeffs {
     ksize: usize,
     bounds: Vec<(usize, usize)>,
     weights: Vec<i32>,
 }
 
-/// `precompute_coeffs` + `normalize_coeffs_8bpc` for the box `[0, in_size)` → `out_size`.
-fn coeffs(in_size: usize, out_size: usize, filter: Filter) -> Coeffs {
+/// `precompute_coeffs` + `normalize_coeffs_8bpc` for the box `[0, in_size)` → `out_size`, for
+/// the output pixels in `range` only (each output pixel's weights depend on its index alone).
+fn coeffs(in_size: usize, out_size: usize, range: std::ops::Range<usize>, filter: Filter) -> Coeffs {
     let (in0, in1) = (0.0f32, in_size as f32);
     let scale = (in1 - in0) as f64 / out_size as f64;
     let filterscale = scale.max(1.0);
     let support = filter.support() * filterscale;
     let ksize = support.ceil() as usize * 2 + 1;
     let inv = 1.0 / filterscale;
-    let mut bounds = Vec::with_capacity(out_size);
-    let mut weights = vec![0i32; out_size * ksize];
+    let mut bounds = Vec::with_capacity(range.len());
+    let mut weights = vec![0i32; range.len() * ksize];
     let mut k = vec![0f64; ksize];
-    for xx in 0..out_size {
+    for (i, xx) in range.enumerate() {
         let center = in0 as f64 + (xx as f64 + 0.5) * scale;
         // C's (int) cast truncates toward zero.
         let xmin = ((center - support + 0.5) as i64).max(0) as usize;
@@ -107,7 +108,7 @@ fn coeffs(in_size: usize, out_size: usize, filter: Filter) -> Coeffs {
                 k[x] /= ww;
             }
             let v = k[x] * (1u32 << PRECISION_BITS) as f64;
-            weights[xx * ksize + x] = if k[x] < 0.0 { (-0.5 + v) as i32 } else { (0.5 + v) as i32 };
+            weights[i * ksize + x] = if k[x] < 0.0 { (-0.5 + v) as i32 } else { (0.5 + v) as i32 };
         }
         bounds.push((xmin, n));
     }
@@ -130,29 +131,51 @@ pub fn resize_u8(
     out_h: usize,
     filter: Filter,
 ) -> Vec<u8> {
+    resize_u8_window(src, width, height, channels, [out_w, out_h], [0..out_w, 0..out_h], filter)
+}
+
+/// The `cols × rows` window of Pillow's resize to `out = [out_w, out_h]`, computed alone: the
+/// same values as resizing fully and cropping, without ever holding the full output (a 1×80 000
+/// strip resized to a 224-pixel shortest edge would be 4 gigapixels; its center crop is not).
+pub fn resize_u8_window(
+    src: &[u8],
+    width: usize,
+    height: usize,
+    channels: usize,
+    out: [usize; 2],
+    window: [std::ops::Range<usize>; 2],
+    filter: Filter,
+) -> Vec<u8> {
+    let [out_w, out_h] = out;
+    let [cols, rows] = window;
     debug_assert_eq!(src.len(), width * height * channels);
-    if out_w == width && out_h == height {
-        return src.to_vec();
+    debug_assert!(cols.end <= out_w && rows.end <= out_h);
+    let (win_w, win_h) = (cols.len(), rows.len());
+    if win_w == 0 || win_h == 0 {
+        return Vec::new();
     }
-    let vert = coeffs(height, out_h, filter);
     let need_h = out_w != width;
     let need_v = out_h != height;
     let half = 1i32 << (PRECISION_BITS - 1);
 
-    // Horizontal pass over the rows the vertical pass will read.
-    let (first, last) = {
-        let (b0, _) = vert.bounds[0];
-        let (bl, nl) = vert.bounds[out_h - 1];
-        (b0, bl + nl)
+    // Rows of the source the vertical pass reads (all of the window's rows when there is none).
+    let vert = need_v.then(|| coeffs(height, out_h, rows.clone(), filter));
+    let (first, last) = match &vert {
+        Some(v) => {
+            let (b0, _) = v.bounds[0];
+            let (bl, nl) = v.bounds[win_h - 1];
+            (b0, bl + nl)
+        }
+        None => (rows.start, rows.end),
     };
-    let (tmp, tmp_w, row_offset) = if need_h {
-        let hc = coeffs(width, out_w, filter);
-        let rows = last - first;
-        let mut out = vec![0u8; rows * out_w * channels];
-        for y in 0..rows {
+
+    // Horizontal pass over those rows, for the window's columns.
+    let (tmp, tmp_w) = if need_h {
+        let hc = coeffs(width, out_w, cols.clone(), filter);
+        let mut out = vec![0u8; (last - first) * win_w * channels];
+        for (y, out_line) in out.chunks_exact_mut(win_w * channels).enumerate() {
             let line = &src[(y + first) * width * channels..(y + first + 1) * width * channels];
-            let out_line = &mut out[y * out_w * channels..(y + 1) * out_w * channels];
-            for xx in 0..out_w {
+            for xx in 0..win_w {
                 let (xmin, n) = hc.bounds[xx];
                 let k = &hc.weights[xx * hc.ksize..xx * hc.ksize + n];
                 for c in 0..channels {
@@ -164,21 +187,24 @@ pub fn resize_u8(
                 }
             }
         }
-        (out, out_w, first)
+        (out, win_w)
     } else {
-        (src.to_vec(), width, 0)
+        let mut out = Vec::with_capacity((last - first) * win_w * channels);
+        for y in first..last {
+            out.extend_from_slice(&src[(y * width + cols.start) * channels..(y * width + cols.end) * channels]);
+        }
+        (out, win_w)
     };
-    if !need_v {
+    let Some(vert) = vert else {
         return tmp;
-    }
+    };
 
-    let mut out = vec![0u8; out_h * tmp_w * channels];
     let stride = tmp_w * channels;
-    for yy in 0..out_h {
+    let mut out = vec![0u8; win_h * stride];
+    for (yy, out_line) in out.chunks_exact_mut(stride).enumerate() {
         let (ymin, n) = vert.bounds[yy];
-        let ymin = ymin - row_offset;
+        let ymin = ymin - first;
         let k = &vert.weights[yy * vert.ksize..yy * vert.ksize + n];
-        let out_line = &mut out[yy * stride..(yy + 1) * stride];
         for (i, o) in out_line.iter_mut().enumerate() {
             let mut ss = half;
             for (y, &ky) in k.iter().enumerate() {
@@ -203,6 +229,23 @@ mod tests {
         for (w, h) in [(10, 6), (80, 50), (1, 1), (37, 100)] {
             let out = resize_u8(&flat, 37, 23, 3, w, h, Filter::Bicubic);
             assert!(out.iter().all(|&v| v == 200), "{w}x{h}");
+        }
+    }
+
+    #[test]
+    fn windows_equal_crops_of_the_full_resize() {
+        let (w, h) = (53, 31);
+        let src: Vec<u8> = (0..w * h * 3).map(|i| ((i * 37 + i / 7) % 256) as u8).collect();
+        for (ow, oh) in [(20, 11), (80, 47), (53, 60), (70, 31)] {
+            let full = resize_u8(&src, w, h, 3, ow, oh, Filter::Bicubic);
+            for (x0, x1, y0, y1) in [(0, ow, 0, oh), (3, ow - 2, 1, oh - 4), (ow / 2, ow / 2 + 1, oh - 1, oh)] {
+                let win = resize_u8_window(&src, w, h, 3, [ow, oh], [x0..x1, y0..y1], Filter::Bicubic);
+                let mut crop = Vec::new();
+                for y in y0..y1 {
+                    crop.extend_from_slice(&full[(y * ow + x0) * 3..(y * ow + x1) * 3]);
+                }
+                assert_eq!(win, crop, "{ow}x{oh} window {x0}..{x1} x {y0}..{y1}");
+            }
         }
     }
 
