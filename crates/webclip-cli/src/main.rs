@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use serde::Serialize;
-use webclip::{Clip, DeviceChoice, RgbImage, Templates};
+use webclip::{Clip, DeviceChoice, Templates};
 
 use crate::progress::Reporter;
 
@@ -186,12 +186,32 @@ fn load(model: &Path, device: DeviceChoice, rep: &mut Reporter) -> Result<Clip> 
     Ok(clip)
 }
 
-fn read_images(paths: &[PathBuf], rep: &mut Reporter) -> Result<Vec<RgbImage>> {
+fn read_file(p: &Path) -> Result<Vec<u8>> {
+    std::fs::read(p).map_err(|e| CliError::File(p.to_path_buf(), files::io_reason(&e)))
+}
+
+/// Vets every image from its header (exists, readable, a supported format, within the pixel
+/// limit) before the model loads, so a bad file fails the run in seconds.
+fn probe_images(paths: &[PathBuf]) -> Result<()> {
+    for p in paths {
+        webclip::preprocess::probe(&read_file(p)?).map_err(|e| CliError::File(p.clone(), e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Decodes and embeds images a batch at a time: only one batch of decoded photos is ever in
+/// memory, however many paths are given.
+fn embed_paths(clip: &Clip, paths: &[PathBuf], rep: &mut Reporter) -> Result<Vec<Vec<f32>>> {
     let mut out = Vec::with_capacity(paths.len());
-    for (i, p) in paths.iter().enumerate() {
-        let bytes = std::fs::read(p).map_err(|e| CliError::File(p.clone(), files::io_reason(&e)))?;
-        out.push(webclip::preprocess::decode(&bytes).map_err(|e| CliError::File(p.clone(), e.to_string()))?);
-        rep.progress("decoding images", i + 1, paths.len());
+    for chunk in paths.chunks(clip.image_batch.max(1)) {
+        let mut imgs = Vec::with_capacity(chunk.len());
+        for p in chunk {
+            imgs.push(
+                webclip::preprocess::decode(&read_file(p)?).map_err(|e| CliError::File(p.clone(), e.to_string()))?,
+            );
+        }
+        out.extend(pollster::block_on(clip.embed_images(&imgs, None))?);
+        rep.progress("embedding images", out.len(), paths.len());
     }
     Ok(out)
 }
@@ -203,10 +223,9 @@ fn run(cli: Cli) -> Result<()> {
             if images.is_empty() && texts.is_empty() {
                 return Err(CliError::Other("nothing to embed: give --image PATH and/or --text TEXT".into()));
             }
-            let imgs = read_images(&images, &mut rep)?;
+            probe_images(&images)?;
             let clip = load(&model, cli.device, &mut rep)?;
-            let image_embeds =
-                pollster::block_on(clip.embed_images(&imgs, Some(&mut rep.callback("embedding images"))))?;
+            let image_embeds = embed_paths(&clip, &images, &mut rep)?;
             let text_embeds = pollster::block_on(clip.embed_texts(&texts, Some(&mut rep.callback("embedding texts"))))?;
             rep.done();
             #[derive(Serialize)]
@@ -251,7 +270,7 @@ fn run(cli: Cli) -> Result<()> {
                 return Err(CliError::Other("--top-k must be at least 1".into()));
             }
             // Inputs first: a bad image fails before the model is loaded.
-            let imgs = read_images(&images, &mut rep)?;
+            probe_images(&images)?;
             let clip = load(&model, cli.device, &mut rep)?;
             let t = Instant::now();
             let head =
@@ -263,9 +282,10 @@ fn run(cli: Cli) -> Result<()> {
                 t.elapsed().as_secs_f64()
             ));
             let t = Instant::now();
-            let scores =
-                pollster::block_on(clip.classify(&imgs, &head, top_k, Some(&mut rep.callback("classifying"))))?;
-            rep.note(&format!("{} images in {:.2} s", imgs.len(), t.elapsed().as_secs_f64()));
+            let embeds = embed_paths(&clip, &images, &mut rep)?;
+            let scores: Vec<Vec<webclip::LabelScore>> =
+                embeds.iter().map(|e| head.classify(e, clip.logit_scale(), top_k)).collect();
+            rep.note(&format!("{} images in {:.2} s", images.len(), t.elapsed().as_secs_f64()));
             rep.done();
             #[derive(Serialize)]
             struct Out<'a> {
@@ -286,9 +306,10 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Rank { model, text, images, json } => {
-            let imgs = read_images(&images, &mut rep)?;
+            probe_images(&images)?;
             let clip = load(&model, cli.device, &mut rep)?;
-            let ranked = pollster::block_on(clip.rank(&text, &imgs, Some(&mut rep.callback("embedding images"))))?;
+            let query = pollster::block_on(clip.embed_texts(&[text.as_str()], None))?;
+            let ranked = webclip::zeroshot::rank(&query[0], &embed_paths(&clip, &images, &mut rep)?);
             rep.done();
             #[derive(Serialize)]
             struct Out {

@@ -241,6 +241,21 @@ fn errors_are_one_line_with_exit_1() {
     assert!(e.contains("empty.jpg: image: the file is empty"), "{e}");
     let e = err_line(&["--device", "cpu", "classify", "--model", &m, "--label", "cat", &p("images/bomb_20000.png")]);
     assert!(e.contains("limit"), "{e}");
+    // A PNG whose header is fine but whose data is cut short fails when it is decoded, naming it.
+    let e = err_line(&[
+        "--device",
+        "cpu",
+        "classify",
+        "--model",
+        &m,
+        "--label",
+        "cat",
+        &p("images/chelsea.png"),
+        &p("images/truncated.png"),
+    ]);
+    assert!(e.contains("truncated.png: image:"), "{e}");
+    let e = err_line(&["--device", "cpu", "classify", "--model", &m, "--label", "cat", &p("images/truncated.jpg")]);
+    assert!(e.contains("truncated.jpg: image: the JPEG file is truncated"), "{e}");
     let e = err_line(&["--device", "cpu", "classify", "--model", &m, "--label", "cat", "/nonexistent.png"]);
     assert!(e.contains("/nonexistent.png: no such file"), "{e}");
     let e = err_line(&["--device", "cpu", "classify", "--model", &m, &p("images/chelsea.png")]);

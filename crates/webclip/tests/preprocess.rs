@@ -126,4 +126,11 @@ fn broken_images_get_clear_errors() {
     assert!(e.contains("PNG"), "{e}");
     let e = err("bomb_20000.png");
     assert!(e.contains("20000x20000") && e.contains("limit"), "{e}");
+    // The header-only probe catches what the header shows, without decoding.
+    let probe = |f: &str| preprocess::probe(&read(&format!("images/{f}")));
+    assert_eq!(probe("chelsea.png").unwrap(), [451, 300]);
+    assert_eq!(probe("exif_rot6.jpg").unwrap(), [80, 120], "stored size, before orientation");
+    assert!(probe("bomb_20000.png").unwrap_err().to_string().contains("limit"));
+    assert!(probe("truncated.jpg").unwrap_err().to_string().contains("truncated"));
+    assert!(probe("empty.jpg").is_err() && probe("not_an_image.jpg").is_err());
 }

@@ -137,8 +137,16 @@ pub fn composite_on_white(r: u8, g: u8, b: u8, a: u8) -> [u8; 3] {
     [mix(r), mix(g), mix(b)]
 }
 
-/// Decodes an encoded image (any supported format) to RGB as described in the module docs.
-pub fn decode(bytes: &[u8]) -> Result<RgbImage> {
+/// Checks an encoded image from its header alone — format, size limit, JPEG completeness —
+/// and returns `[width, height]` as stored (before EXIF orientation). Cheap: no pixel is
+/// decoded, so a caller can vet a thousand files before loading a model.
+pub fn probe(bytes: &[u8]) -> Result<[usize; 2]> {
+    let (decoder, _) = open_decoder(bytes)?;
+    let (w, h) = decoder.dimensions();
+    Ok([w as usize, h as usize])
+}
+
+fn open_decoder(bytes: &[u8]) -> Result<(Box<dyn ImageDecoder + '_>, String)> {
     if bytes.is_empty() {
         return Err(Error::Image("the file is empty (0 bytes)".into()));
     }
@@ -155,9 +163,15 @@ pub fn decode(bytes: &[u8]) -> Result<RgbImage> {
         // The decoder would fill the missing scan with grey and succeed: a silent wrong answer.
         return Err(Error::Image("the JPEG file is truncated (no end-of-image marker after its last scan)".into()));
     }
-    let mut decoder = reader.into_decoder().map_err(|e| Error::Image(format!("not a valid {fmt} file: {e}")))?;
+    let decoder = reader.into_decoder().map_err(|e| Error::Image(format!("not a valid {fmt} file: {e}")))?;
     let (w, h) = decoder.dimensions();
     check_size(w as u64, h as u64)?;
+    Ok((Box::new(decoder), fmt))
+}
+
+/// Decodes an encoded image (any supported format) to RGB as described in the module docs.
+pub fn decode(bytes: &[u8]) -> Result<RgbImage> {
+    let (mut decoder, fmt) = open_decoder(bytes)?;
     let orientation = decoder.orientation().ok();
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(MAX_PIXELS * 16);
