@@ -5,7 +5,7 @@ use burn::module::Param;
 use burn::nn::Linear;
 use burn::tensor::{Device, Tensor};
 
-use super::encoder::{Attention, EncoderLayer, LayerNorm, Mlp};
+use super::encoder::{Attention, Encoder, EncoderLayer, LayerNorm, Mlp};
 use crate::config::Activation;
 use crate::error::Result;
 use crate::loader::{Init, Layout, WeightSource, param};
@@ -54,9 +54,27 @@ impl Builder<'_> {
     }
 }
 
+/// The shape of a tower's encoder (both configs carry the same fields).
+pub(crate) struct EncoderShape {
+    pub width: usize,
+    pub intermediate: usize,
+    pub heads: usize,
+    pub layers: usize,
+    pub act: Activation,
+    pub eps: f64,
+}
+
+/// The encoder at `prefix` (`text_model.encoder` / `vision_model.encoder`).
+pub(crate) fn encoder(b: &mut Builder, prefix: &str, s: &EncoderShape) -> Result<Encoder> {
+    let layers = (0..s.layers)
+        .map(|i| block(b, &format!("{prefix}.layers.{i}"), s.width, s.intermediate, s.heads, s.layers, s.act, s.eps))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Encoder { layers })
+}
+
 /// One encoder layer at `prefix` (`…encoder.layers.{i}`).
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn block(
+fn block(
     b: &mut Builder,
     prefix: &str,
     d: usize,

@@ -32,8 +32,8 @@ impl ClipModel {
         let mut source = source;
         let model = {
             let mut b = Builder { source: source.as_mut(), device: device.clone() };
-            let text_model = TextTransformer::build(&config.text, &mut b, device)?;
-            let vision_model = VisionTransformer::build(&config.vision, &mut b, device)?;
+            let text_model = TextTransformer::build(&config.text, &mut b)?;
+            let vision_model = VisionTransformer::build(&config.vision, &mut b)?;
             let e = config.projection_dim;
             let visual_projection = b.linear(
                 "visual_projection",

@@ -2,9 +2,9 @@
 
 use burn::module::Module;
 use burn::nn::Embedding;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Int, Tensor};
 
-use super::build::{Builder, block};
+use super::build::{Builder, EncoderShape, encoder};
 use super::encoder::{Encoder, LayerNorm};
 use crate::config::TextConfig;
 use crate::error::Result;
@@ -28,7 +28,7 @@ pub struct TextTransformer {
 }
 
 impl TextTransformer {
-    pub(crate) fn build(c: &TextConfig, b: &mut Builder, device: &Device) -> Result<Self> {
+    pub(crate) fn build(c: &TextConfig, b: &mut Builder) -> Result<Self> {
         let w = c.hidden_size;
         let p = "text_model";
         let embeddings = TextEmbeddings {
@@ -47,23 +47,17 @@ impl TextTransformer {
                 )?,
             },
         };
-        let layers = (0..c.num_hidden_layers)
-            .map(|i| {
-                block(
-                    b,
-                    &format!("{p}.encoder.layers.{i}"),
-                    w,
-                    c.intermediate_size,
-                    c.num_attention_heads,
-                    c.num_hidden_layers,
-                    c.hidden_act,
-                    c.layer_norm_eps,
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let shape = EncoderShape {
+            width: w,
+            intermediate: c.intermediate_size,
+            heads: c.num_attention_heads,
+            layers: c.num_hidden_layers,
+            act: c.hidden_act,
+            eps: c.layer_norm_eps,
+        };
+        let encoder = encoder(b, &format!("{p}.encoder"), &shape)?;
         let final_layer_norm = b.layer_norm(&format!("{p}.final_layer_norm"), w, c.layer_norm_eps)?;
-        let _ = device;
-        Ok(TextTransformer { embeddings, encoder: Encoder { layers }, final_layer_norm })
+        Ok(TextTransformer { embeddings, encoder, final_layer_norm })
     }
 
     /// `ids`: `[batch, tokens]` (tokens ≤ context), `pool_index`: `[batch]` — the position of

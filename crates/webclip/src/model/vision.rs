@@ -2,9 +2,9 @@
 
 use burn::module::{Module, Param};
 use burn::nn::Embedding;
-use burn::tensor::{Device, Int, Tensor};
+use burn::tensor::{Int, Tensor};
 
-use super::build::{Builder, block};
+use super::build::{Builder, EncoderShape, encoder};
 use super::encoder::{Encoder, LayerNorm};
 use crate::config::VisionConfig;
 use crate::error::Result;
@@ -40,7 +40,7 @@ pub struct VisionTransformer {
 }
 
 impl VisionTransformer {
-    pub(crate) fn build(c: &VisionConfig, b: &mut Builder, device: &Device) -> Result<Self> {
+    pub(crate) fn build(c: &VisionConfig, b: &mut Builder) -> Result<Self> {
         let d = c.hidden_size;
         let p = "vision_model";
         let [ph, pw] = c.patch_size;
@@ -67,23 +67,17 @@ impl VisionTransformer {
             },
         };
         let pre_layrnorm = b.layer_norm(&format!("{p}.pre_layrnorm"), d, c.layer_norm_eps)?;
-        let layers = (0..c.num_hidden_layers)
-            .map(|i| {
-                block(
-                    b,
-                    &format!("{p}.encoder.layers.{i}"),
-                    d,
-                    c.intermediate_size,
-                    c.num_attention_heads,
-                    c.num_hidden_layers,
-                    c.hidden_act,
-                    c.layer_norm_eps,
-                )
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let shape = EncoderShape {
+            width: d,
+            intermediate: c.intermediate_size,
+            heads: c.num_attention_heads,
+            layers: c.num_hidden_layers,
+            act: c.hidden_act,
+            eps: c.layer_norm_eps,
+        };
+        let encoder = encoder(b, &format!("{p}.encoder"), &shape)?;
         let post_layernorm = b.layer_norm(&format!("{p}.post_layernorm"), d, c.layer_norm_eps)?;
-        let _ = device;
-        Ok(VisionTransformer { embeddings, pre_layrnorm, encoder: Encoder { layers }, post_layernorm })
+        Ok(VisionTransformer { embeddings, pre_layrnorm, encoder, post_layernorm })
     }
 
     /// `pixels`: `[batch, 3, H, W]` normalised → pooled class token `[batch, width]`.
