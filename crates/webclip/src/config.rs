@@ -263,7 +263,7 @@ impl ClipConfig {
     /// standard ViT + causal text transformer is supported; any option that changes the
     /// architecture (timm or HF towers, layer scale, attentional pooling, ...) is an error that
     /// names it.
-    pub fn from_open_clip_json(bytes: &[u8]) -> Result<(Self, Option<PreprocessConfig>)> {
+    pub fn from_open_clip_json(bytes: &[u8]) -> Result<(Self, PreprocessConfig)> {
         const FILE: &str = "open_clip_config.json";
         let root = parse_object(FILE, bytes)?;
         let model_cfg = match root.get("model_cfg") {
@@ -406,10 +406,12 @@ impl ClipConfig {
         };
         config.validate(FILE)?;
 
+        // open_clip's transform conventions (torchvision crop rounding, alpha dropped) apply
+        // with or without a preprocess_cfg; the cfg only changes mean/std/interpolation/mode.
         let pre = match root.get("preprocess_cfg") {
-            Some(Value::Object(p)) => Some(PreprocessConfig::from_open_clip(p, config.vision.image_size)?),
+            Some(Value::Object(p)) => PreprocessConfig::from_open_clip(p, config.vision.image_size)?,
             Some(_) => return Err(Error::config(FILE, "preprocess_cfg must be an object")),
-            None => None,
+            None => PreprocessConfig::from_open_clip(&Map::new(), config.vision.image_size)?,
         };
         Ok((config, pre))
     }
@@ -877,7 +879,6 @@ mod tests {
         assert_eq!(c.vision.num_attention_heads, 12);
         assert_eq!(c.vision.hidden_act, Activation::Gelu);
         assert_eq!(c.text.pooling, TextPooling::Argmax);
-        let p = p.unwrap();
         assert_eq!(p.mean, Some([0.5; 3]));
         assert_eq!(p.crop_rounding, CropRounding::Round);
         let e = ClipConfig::from_open_clip_json(

@@ -69,7 +69,10 @@ impl Clip {
     pub async fn load(files: &ModelFiles, device: &Device) -> Result<Self> {
         let (config, oc_pre) = match (&files.config, &files.open_clip_config) {
             (Some(c), _) => (ClipConfig::from_hf_json(c)?, None),
-            (None, Some(c)) => ClipConfig::from_open_clip_json(c)?,
+            (None, Some(c)) => {
+                let (config, pre) = ClipConfig::from_open_clip_json(c)?;
+                (config, Some(pre))
+            }
             (None, None) => {
                 return Err(Error::MissingFile {
                     file: "config.json".into(),
@@ -174,7 +177,7 @@ impl Clip {
         texts.iter().map(|t| self.tokenizer.encode(t.as_ref())).collect()
     }
 
-    /// Decodes and preprocesses an encoded image file to the model's input `[3, H, W]`.
+    /// Preprocesses a decoded image to the model's input `[3, H, W]`.
     pub fn prepare_image(&self, image: &RgbImage) -> Vec<f32> {
         preprocess::preprocess(image, &self.preprocess)
     }

@@ -189,3 +189,32 @@ fn odd_texts() {
     // Empty and all-space texts tokenize identically, so they embed identically.
     assert_eq!(e[0], e[1]);
 }
+
+#[test]
+fn random_models_are_deterministic() {
+    let mut config = webclip::ClipConfig::default();
+    config.text.hidden_size = 32;
+    config.text.intermediate_size = 64;
+    config.text.num_hidden_layers = 2;
+    config.text.num_attention_heads = 2;
+    config.vision.hidden_size = 32;
+    config.vision.intermediate_size = 64;
+    config.vision.num_hidden_layers = 2;
+    config.vision.num_attention_heads = 2;
+    config.vision.image_size = [64, 64];
+    config.vision.patch_size = [16, 16];
+    config.projection_dim = 16;
+    let tok = || webclip::Tokenizer::from_bytes(&read("tokenizer.json"), 77).unwrap();
+    let img = webclip::preprocess::decode(&read("images/coffee.png")).unwrap();
+    let run = |seed| {
+        let clip = pollster::block_on(Clip::random(config.clone(), tok(), &cpu(), seed)).unwrap();
+        assert!((clip.logit_scale() - 2.6592).abs() < 1e-6);
+        let t = pollster::block_on(clip.embed_texts(&["a cup of coffee"], None)).unwrap();
+        let i = pollster::block_on(clip.embed_images(std::slice::from_ref(&img), None)).unwrap();
+        (t, i)
+    };
+    let (a, b, c) = (run(1), run(1), run(2));
+    assert_eq!(a, b, "same seed, same model");
+    assert_ne!(a.0, c.0, "another seed, another model");
+    assert_eq!(a.0[0].len(), 16);
+}
