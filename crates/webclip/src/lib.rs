@@ -24,12 +24,14 @@
 pub mod config;
 pub mod device;
 pub mod error;
+pub mod export;
 pub mod loader;
 pub mod model;
 pub mod pipeline;
 pub mod preprocess;
 pub mod templates;
 pub mod tokenizer;
+pub mod train;
 pub mod zeroshot;
 
 pub use burn;

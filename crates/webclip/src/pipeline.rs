@@ -108,6 +108,22 @@ impl Clip {
         Self::assemble(model, config, tokenizer, preprocess, device, Naming::Hf).await
     }
 
+    /// Takes the loaded model apart (for training: see `crate::train::Trainer`).
+    pub fn into_parts(self) -> (ClipModel, ClipConfig, Tokenizer, PreprocessConfig, Device) {
+        (self.model, self.config, self.tokenizer, self.preprocess, self.device)
+    }
+
+    /// Puts a model back together (after training, WiSE-FT, ...).
+    pub async fn from_parts(
+        model: ClipModel,
+        config: ClipConfig,
+        tokenizer: Tokenizer,
+        preprocess: PreprocessConfig,
+        device: &Device,
+    ) -> Result<Self> {
+        Self::assemble(model, config, tokenizer, preprocess, device, Naming::Hf).await
+    }
+
     async fn assemble(
         model: ClipModel,
         config: ClipConfig,

@@ -10,9 +10,12 @@ use crate::config::TextPooling;
 use crate::error::{Error, Result};
 
 /// A loaded tokenizer plus the context length it truncates to.
+#[derive(Clone)]
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     context: usize,
+    /// The file as given, written back unchanged when a trained model is exported.
+    source: std::sync::Arc<Vec<u8>>,
 }
 
 impl std::fmt::Debug for Tokenizer {
@@ -39,7 +42,12 @@ impl Tokenizer {
             }))
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         inner.with_padding(None::<PaddingParams>);
-        Ok(Tokenizer { inner, context })
+        Ok(Tokenizer { inner, context, source: std::sync::Arc::new(bytes.to_vec()) })
+    }
+
+    /// The `tokenizer.json` bytes it was loaded from.
+    pub fn source_bytes(&self) -> &[u8] {
+        &self.source
     }
 
     /// Number of ids the tokenizer can produce (added tokens included).

@@ -1,0 +1,383 @@
+//! Contrastive training: OpenCLIP's symmetric InfoNCE, AdamW with its parameter groups, warmup +
+//! cosine schedule, global gradient clipping, `logit_scale` clamped to `[0, ln 100]` after every
+//! step, gradient accumulation that caches features so the loss always sees the whole batch,
+//! and partial training (projections, last N blocks, all; either tower locked).
+//!
+//! The [`Trainer`] takes bytes-level inputs (decoded images, strings) and reads back from the
+//! device only through `async` reads, so the same code runs natively and, compiled to wasm, in
+//! a browser worker on WebGPU.
+
+pub mod optim;
+pub mod params;
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use crate::config::{ClipConfig, PreprocessConfig};
+use crate::error::{Error, Result};
+use crate::model::{ClipModel, l2_normalize};
+use crate::pipeline::{Clip, read_f32};
+use crate::preprocess::{self, RgbImage};
+use crate::tokenizer::{TokenBatch, Tokenizer};
+use optim::{AdamWConfig, AdamWState, AdamWStep, clip_grad_norm, cosine_lr};
+pub use params::{ParamInfo, TrainMode, Trainable, param_infos, wise_ft};
+
+/// `ln 100`: the upper clamp of `logit_scale` (a temperature of 1/100).
+pub const MAX_LOGIT_SCALE: f64 = 4.605_170_185_988_092;
+
+/// How to train.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrainConfig {
+    pub trainable: Trainable,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Linear warmup steps.
+    pub warmup: usize,
+    /// Steps in the whole run (the cosine reaches 0 there).
+    pub total_steps: usize,
+    pub adamw: AdamWConfig,
+    /// Clip the global gradient norm to this (`None`: no clipping).
+    pub grad_clip: Option<f64>,
+    /// Micro-batches per step: features of the whole batch are cached so the loss is the
+    /// full-batch loss, and each micro-batch's gradient is taken through it in turn.
+    pub accum: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            trainable: Trainable { mode: TrainMode::All, lock_image: false, lock_text: false },
+            lr: 1e-5,
+            warmup: 0,
+            total_steps: 100,
+            adamw: AdamWConfig::default(),
+            grad_clip: Some(1.0),
+            accum: 1,
+        }
+    }
+}
+
+/// What one step did.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct StepReport {
+    /// Index of this step (0 for the first).
+    pub step: usize,
+    /// Loss of the batch *before* this step's update.
+    pub loss: f32,
+    /// Learning rate used for the update.
+    pub lr: f64,
+    /// `logit_scale` after the update (and clamp).
+    pub logit_scale: f32,
+}
+
+/// Loss and image×text cosine similarities of a batch, without training.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Evaluation {
+    pub loss: f32,
+    /// `[images][texts]` cosine similarity.
+    pub similarity: Vec<Vec<f32>>,
+}
+
+/// Symmetric InfoNCE (HF `clip_loss`, OpenCLIP `ClipLoss`): with `s = exp(logit_scale)` and unit
+/// rows, `(CE(s·I·Tᵀ, i) + CE(s·T·Iᵀ, i)) / 2` where row i's target is column i.
+/// `images`, `texts`: `[batch, E]` raw features; `logit_scale`: `[1]`. Returns `[1]`.
+pub fn clip_loss(images: Tensor<2>, texts: Tensor<2>, logit_scale: Tensor<1>) -> Tensor<1> {
+    let [b, _] = images.dims();
+    let device = images.device();
+    let i = l2_normalize(images);
+    let t = l2_normalize(texts);
+    let logits = i.matmul(t.transpose()) * logit_scale.exp().reshape([1, 1]); // [b, b] image→text
+    let eye = Tensor::<2>::eye(b, &device);
+    let ce = |l: Tensor<2>| -(log_softmax(l, 1) * eye.clone()).sum() / b as f64;
+    (ce(logits.clone()) + ce(logits.transpose())) / 2.0
+}
+
+/// A model being trained, with its optimiser state.
+pub struct Trainer {
+    model: ClipModel,
+    config: ClipConfig,
+    train: TrainConfig,
+    tokenizer: Tokenizer,
+    preprocess: PreprocessConfig,
+    device: Device,
+    state: AdamWState,
+    step: usize,
+}
+
+impl std::fmt::Debug for Trainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Trainer").field("step", &self.step).field("train", &self.train).finish_non_exhaustive()
+    }
+}
+
+/// A prepared batch on the device.
+struct Batch {
+    pixels: Tensor<4>,
+    ids: Tensor<2, Int>,
+    pool: Tensor<1, Int>,
+    size: usize,
+}
+
+impl Trainer {
+    /// Starts training `clip` (its weights become the starting point).
+    pub fn new(clip: Clip, train: TrainConfig) -> Result<Self> {
+        if train.accum == 0 {
+            return Err(Error::InvalidInput("accumulation steps must be at least 1".into()));
+        }
+        if !(train.lr.is_finite() && train.lr >= 0.0) {
+            return Err(Error::InvalidInput(format!("learning rate must be a non-negative number, got {}", train.lr)));
+        }
+        let (model, config, tokenizer, preprocess, device) = clip.into_parts();
+        let (tl, vl) = (config.text.num_hidden_layers, config.vision.num_hidden_layers);
+        let trainable = train.trainable;
+        let model = params::set_trainable(model.train(), &|key| trainable.includes(key, tl, vl));
+        if !param_infos(&model).iter().any(|p| p.trainable) {
+            return Err(Error::InvalidInput(
+                "nothing to train: both towers are locked and the mode trains only them".into(),
+            ));
+        }
+        let device = device.autodiff();
+        Ok(Trainer { model, config, train, tokenizer, preprocess, device, state: AdamWState::default(), step: 0 })
+    }
+
+    /// Steps taken so far.
+    pub fn step_count(&self) -> usize {
+        self.step
+    }
+
+    /// The training configuration.
+    pub fn train_config(&self) -> &TrainConfig {
+        &self.train
+    }
+
+    /// Changes the learning-rate schedule (e.g. when a run is extended); the optimiser state stays.
+    pub fn set_schedule(&mut self, lr: f64, warmup: usize, total_steps: usize) {
+        self.train.lr = lr;
+        self.train.warmup = warmup;
+        self.train.total_steps = total_steps;
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &ClipConfig {
+        &self.config
+    }
+
+    /// The parameters with their keys and whether they train.
+    pub fn params(&self) -> Vec<ParamInfo> {
+        param_infos(&self.model)
+    }
+
+    /// The model in its current state as an inference [`Clip`] (a snapshot without autodiff).
+    pub async fn snapshot(&self) -> Result<Clip> {
+        Clip::from_parts(
+            self.model.valid(),
+            self.config.clone(),
+            self.tokenizer.clone(),
+            self.preprocess.clone(),
+            &self.device.clone().inner(),
+        )
+        .await
+    }
+
+    /// The underlying model (autodiff).
+    pub fn model(&self) -> &ClipModel {
+        &self.model
+    }
+
+    fn batch(&self, images: &[RgbImage], texts: &[String]) -> Result<Batch> {
+        if images.len() != texts.len() {
+            return Err(Error::InvalidInput(format!(
+                "{} images but {} texts: pairs must match",
+                images.len(),
+                texts.len()
+            )));
+        }
+        if images.len() < 2 {
+            return Err(Error::InvalidInput("a contrastive batch needs at least 2 image-text pairs".into()));
+        }
+        let [h, w] = self.config.vision.image_size;
+        let mut pixels = Vec::with_capacity(images.len() * 3 * h * w);
+        for img in images {
+            pixels.extend(preprocess::preprocess(img, &self.preprocess));
+        }
+        let rows: Vec<Vec<u32>> = texts.iter().map(|t| self.tokenizer.encode(t)).collect::<Result<_>>()?;
+        let tb = TokenBatch::new(&rows, self.config.text.pad_token_id, self.config.text.pooling);
+        let device = self.device.clone().inner();
+        Ok(Batch {
+            pixels: Tensor::from_data(TensorData::new(pixels, [images.len(), 3, h, w]), &device),
+            ids: Tensor::from_data(TensorData::new(tb.ids, [tb.batch, tb.len]), &device),
+            pool: Tensor::from_data(TensorData::new(tb.pool_index, [tb.batch]), &device),
+            size: images.len(),
+        })
+    }
+
+    /// Features of a slice of the batch on `model` (autodiff or not).
+    fn features(model: &ClipModel, b: &Batch, range: std::ops::Range<usize>, autodiff: bool) -> (Tensor<2>, Tensor<2>) {
+        let len = b.ids.dims()[1];
+        let [_, c, h, w] = b.pixels.dims();
+        let lift4 = |t: Tensor<4>| if autodiff { t.autodiff() } else { t };
+        let lift2 = |t: Tensor<2, Int>| if autodiff { t.autodiff() } else { t };
+        let lift1 = |t: Tensor<1, Int>| if autodiff { t.autodiff() } else { t };
+        let px = lift4(b.pixels.clone().slice([range.clone(), 0..c, 0..h, 0..w]));
+        let ids = lift2(b.ids.clone().slice([range.clone(), 0..len]));
+        let pool = lift1(b.pool.clone().slice(range));
+        (model.image_features(px), model.text_features(ids, pool))
+    }
+
+    /// Loss and similarities on a batch with the current weights; nothing is updated.
+    pub async fn evaluate(&self, images: &[RgbImage], texts: &[String]) -> Result<Evaluation> {
+        let b = self.batch(images, texts)?;
+        let model = self.model.valid();
+        let (i, t) = Self::features(&model, &b, 0..b.size, false);
+        let loss = read_f32(clip_loss(i.clone(), t.clone(), model.logit_scale.val())).await?[0];
+        let sim = read_f32(l2_normalize(i).matmul(l2_normalize(t).transpose())).await?;
+        Ok(Evaluation { loss, similarity: sim.chunks(b.size).map(<[f32]>::to_vec).collect() })
+    }
+
+    /// One optimiser step on this batch of pairs (image i goes with text i). On a non-finite
+    /// loss nothing is updated and the error says so: the weights stay the last good ones.
+    pub async fn step(&mut self, images: &[RgbImage], texts: &[String]) -> Result<StepReport> {
+        let b = self.batch(images, texts)?;
+        let micro = b.size.div_ceil(self.train.accum.min(b.size));
+        let ranges: Vec<std::ops::Range<usize>> =
+            (0..b.size).step_by(micro).map(|s| s..(s + micro).min(b.size)).collect();
+
+        let (loss_value, mut grads) = if ranges.len() == 1 {
+            let (i, t) = Self::features(&self.model, &b, 0..b.size, true);
+            let loss = clip_loss(i, t, self.model.logit_scale.val());
+            let value = read_f32(loss.clone()).await?[0];
+            if !value.is_finite() {
+                return Err(self.non_finite(value));
+            }
+            (value, GradientsParams::from_grads(loss.backward(), &self.model))
+        } else {
+            // OpenCLIP's accum_freq: features of every micro-batch without a graph first, then
+            // each micro-batch again with one, the others taken from the cache.
+            let frozen = self.model.valid();
+            let cached: Vec<(Tensor<2>, Tensor<2>)> =
+                ranges.iter().map(|r| Self::features(&frozen, &b, r.clone(), false)).collect();
+            let all_i = Tensor::cat(cached.iter().map(|c| c.0.clone()).collect(), 0);
+            let all_t = Tensor::cat(cached.iter().map(|c| c.1.clone()).collect(), 0);
+            let value = read_f32(clip_loss(all_i, all_t, frozen.logit_scale.val())).await?[0];
+            if !value.is_finite() {
+                return Err(self.non_finite(value));
+            }
+            let mut acc: Option<GradientsParams> = None;
+            for (j, r) in ranges.iter().enumerate() {
+                let (ij, tj) = Self::features(&self.model, &b, r.clone(), true);
+                let pick = |k: usize, own: Tensor<2>, which: usize| -> Tensor<2> {
+                    if k == j {
+                        own
+                    } else if which == 0 {
+                        cached[k].0.clone().autodiff()
+                    } else {
+                        cached[k].1.clone().autodiff()
+                    }
+                };
+                let imgs: Vec<Tensor<2>> = (0..ranges.len()).map(|k| pick(k, ij.clone(), 0)).collect();
+                let txts: Vec<Tensor<2>> = (0..ranges.len()).map(|k| pick(k, tj.clone(), 1)).collect();
+                let loss = clip_loss(Tensor::cat(imgs, 0), Tensor::cat(txts, 0), self.model.logit_scale.val());
+                let g = GradientsParams::from_grads(loss.backward(), &self.model);
+                acc = Some(match acc {
+                    None => g,
+                    Some(a) => add_grads(&self.model, a, g),
+                });
+            }
+            (value, acc.unwrap_or_default())
+        };
+
+        if let Some(max) = self.train.grad_clip {
+            clip_grad_norm(&self.model, &mut grads, max);
+        }
+        let lr = cosine_lr(self.train.lr, self.step, self.train.warmup, self.train.total_steps.max(1));
+        let mut step = AdamWStep { grads: &mut grads, state: &mut self.state, config: self.train.adamw, lr };
+        // Cloning a module clones handles, not weights.
+        let mut model = self.model.clone().map(&mut step);
+        self.state.t += 1;
+        // OpenCLIP clamps the temperature after every update.
+        model.logit_scale = model.logit_scale.map(|t| {
+            let rg = t.is_require_grad();
+            let c = Tensor::from_inner(t.inner().clamp(0.0, MAX_LOGIT_SCALE));
+            if rg { c.require_grad() } else { c }
+        });
+        self.model = model;
+        let logit_scale = read_f32(self.model.logit_scale.val()).await?[0];
+        let report = StepReport { step: self.step, loss: loss_value, lr, logit_scale };
+        self.step += 1;
+        Ok(report)
+    }
+
+    fn non_finite(&self, value: f32) -> Error {
+        Error::NonFinite(format!(
+            "the training loss at step {} ({value}); training stopped before that update, the weights are those after step {}",
+            self.step, self.step
+        ))
+    }
+
+    /// Optimiser state for checkpoints: step count, AdamW moments by parameter key.
+    pub async fn state(&self) -> Result<TrainerState> {
+        let mut moments = Vec::new();
+        for p in param_infos(&self.model) {
+            if let Some(m) = self.state.moments.get(&p.id) {
+                moments.push((p.key.clone(), read_f32(m.m.clone()).await?, read_f32(m.v.clone()).await?));
+            }
+        }
+        Ok(TrainerState { step: self.step, updates: self.state.t, moments })
+    }
+
+    /// Restores a checkpoint's optimiser state (the weights come with the model).
+    pub fn restore(&mut self, state: TrainerState) -> Result<()> {
+        let infos = param_infos(&self.model);
+        let device = self.device.clone().inner();
+        let mut moments = std::collections::HashMap::new();
+        for (key, m, v) in state.moments {
+            let Some(p) = infos.iter().find(|p| p.key == key) else {
+                return Err(Error::InvalidInput(format!("the optimiser state has `{key}`, which the model lacks")));
+            };
+            let n: usize = p.shape.iter().product();
+            if m.len() != n || v.len() != n {
+                return Err(Error::InvalidInput(format!("the optimiser state of `{key}` has the wrong size")));
+            }
+            moments.insert(
+                p.id,
+                optim::Moments {
+                    m: Tensor::from_data(TensorData::new(m, [n]), &device),
+                    v: Tensor::from_data(TensorData::new(v, [n]), &device),
+                },
+            );
+        }
+        self.state = AdamWState { moments, t: state.updates };
+        self.step = state.step;
+        Ok(())
+    }
+}
+
+/// The optimiser's resumable state (weights are saved with the model).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TrainerState {
+    pub step: usize,
+    pub updates: u64,
+    /// `(key, m, v)` flattened.
+    pub moments: Vec<(String, Vec<f32>, Vec<f32>)>,
+}
+
+/// Sums two sets of gradients parameter by parameter.
+fn add_grads(model: &ClipModel, mut a: GradientsParams, mut b: GradientsParams) -> GradientsParams {
+    struct Add<'a> {
+        a: &'a mut GradientsParams,
+        b: &'a mut GradientsParams,
+    }
+    impl burn::module::ModuleVisitor for Add<'_> {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            match (self.a.remove::<D>(param.id), self.b.remove::<D>(param.id)) {
+                (Some(x), Some(y)) => self.a.register::<D>(param.id, x + y),
+                (Some(x), None) | (None, Some(x)) => self.a.register::<D>(param.id, x),
+                (None, None) => {}
+            }
+        }
+    }
+    model.visit(&mut Add { a: &mut a, b: &mut b });
+    a
+}

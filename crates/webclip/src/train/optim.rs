@@ -1,0 +1,170 @@
+//! AdamW with OpenCLIP's parameter groups, global-norm gradient clipping and the warmup + cosine
+//! schedule — written out here rather than taken from `burn::optim` because parity with
+//! PyTorch needs all three exactly: Burn's AdamW has one weight decay for every parameter, and
+//! its clipping is per tensor where PyTorch's `clip_grad_norm_` is global.
+
+use std::collections::HashMap;
+
+use burn::module::{ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+
+/// Hyper-parameters of the optimiser (OpenCLIP defaults for fine-tuning).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWConfig {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// Applied to parameters with 2 or more dimensions only (OpenCLIP: not to norms, biases,
+    /// gains, the class embedding or `logit_scale`).
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        AdamWConfig { beta1: 0.9, beta2: 0.98, eps: 1e-6, weight_decay: 0.2 }
+    }
+}
+
+/// OpenCLIP's `cosine_lr`: linear warmup over `warmup` steps (`base · (step + 1) / warmup`),
+/// then half a cosine from `base` to 0 over the remaining `total - warmup` steps. `step` counts
+/// from 0.
+pub fn cosine_lr(base: f64, step: usize, warmup: usize, total: usize) -> f64 {
+    if step < warmup {
+        base * (step + 1) as f64 / warmup as f64
+    } else {
+        let e = (step - warmup) as f64;
+        let es = total.saturating_sub(warmup).max(1) as f64;
+        0.5 * (1.0 + (std::f64::consts::PI * e / es).cos()) * base
+    }
+}
+
+/// First and second moments of one parameter, flattened.
+#[derive(Clone)]
+pub(crate) struct Moments {
+    pub m: Tensor<1>,
+    pub v: Tensor<1>,
+}
+
+/// The optimiser state: moments per parameter and the step count (for bias correction).
+#[derive(Clone, Default)]
+pub(crate) struct AdamWState {
+    pub moments: HashMap<ParamId, Moments>,
+    /// Updates applied so far.
+    pub t: u64,
+}
+
+/// Sum of squares of every gradient (one scalar tensor on the device, nothing read back).
+struct SquaredNorm<'a> {
+    grads: &'a GradientsParams,
+    total: Option<Tensor<1>>,
+}
+
+impl ModuleVisitor for SquaredNorm<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.get::<D>(param.id) {
+            let s = g.powi_scalar(2).sum();
+            self.total = Some(match self.total.take() {
+                Some(t) => t + s,
+                None => s,
+            });
+        }
+    }
+}
+
+/// Global L2 norm of the gradients, as a `[1]` tensor.
+pub(crate) fn grad_norm<M: burn::module::Module>(module: &M, grads: &GradientsParams) -> Option<Tensor<1>> {
+    let mut v = SquaredNorm { grads, total: None };
+    module.visit(&mut v);
+    v.total.map(|t| t.sqrt())
+}
+
+/// Multiplies every gradient by `coef` (a `[1]` tensor).
+struct Scale<'a> {
+    grads: &'a mut GradientsParams,
+    coef: Tensor<1>,
+}
+
+impl ModuleVisitor for Scale<'_> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        if let Some(g) = self.grads.remove::<D>(param.id) {
+            let coef = self.coef.clone().reshape([1; D]);
+            self.grads.register::<D>(param.id, g * coef);
+        }
+    }
+}
+
+/// PyTorch's `clip_grad_norm_(max_norm)`: scales all gradients by
+/// `min(1, max_norm / (total_norm + 1e-6))`. Returns the total norm before clipping, as a `[1]`
+/// tensor (nothing is read back from the device).
+pub(crate) fn clip_grad_norm<M: burn::module::Module>(
+    module: &M,
+    grads: &mut GradientsParams,
+    max_norm: f64,
+) -> Option<Tensor<1>> {
+    let total = grad_norm(module, grads)?;
+    let coef = (total.clone().add_scalar(1e-6).recip() * max_norm).clamp_max(1.0);
+    module.visit(&mut Scale { grads, coef });
+    Some(total)
+}
+
+/// Applies one AdamW step to every parameter that has a gradient.
+pub(crate) struct AdamWStep<'a> {
+    pub grads: &'a mut GradientsParams,
+    pub state: &'a mut AdamWState,
+    pub config: AdamWConfig,
+    pub lr: f64,
+}
+
+impl ModuleMapper for AdamWStep<'_> {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(grad) = self.grads.remove::<D>(param.id) else {
+            return param;
+        };
+        let (id, tensor, mapper) = param.consume();
+        let require_grad = tensor.is_require_grad();
+        let shape = tensor.dims();
+        let n: usize = shape.iter().product();
+        let c = self.config;
+        let t = self.state.t as i32 + 1;
+        // Work on the plain tensors: the update is not part of any graph.
+        let p = tensor.inner().reshape([n]);
+        let g = grad.inner().reshape([n]);
+        let prev = self.state.moments.remove(&id);
+        let (m, v) = match prev {
+            Some(Moments { m, v }) => {
+                (m * c.beta1 + g.clone() * (1.0 - c.beta1), v * c.beta2 + g.powi_scalar(2) * (1.0 - c.beta2))
+            }
+            None => (g.clone() * (1.0 - c.beta1), g.powi_scalar(2) * (1.0 - c.beta2)),
+        };
+        let bc1 = 1.0 - c.beta1.powi(t);
+        let bc2 = 1.0 - c.beta2.powi(t);
+        // PyTorch: p *= 1 - lr·wd (decoupled), then p -= (lr / bc1) · m / (sqrt(v) / sqrt(bc2) + eps).
+        let p = if D >= 2 && c.weight_decay != 0.0 { p * (1.0 - self.lr * c.weight_decay) } else { p };
+        let denom = (v.clone().sqrt() / bc2.sqrt()).add_scalar(c.eps);
+        let p = p - m.clone() / denom * (self.lr / bc1);
+        self.state.moments.insert(id, Moments { m, v });
+        let mut out = Tensor::from_inner(p.reshape(shape));
+        if require_grad {
+            out = out.require_grad();
+        }
+        Param::from_mapped_value(id, out, mapper)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedule_matches_open_clip() {
+        // warmup 2, total 5, base 1: steps 0..5
+        let lrs: Vec<f64> = (0..5).map(|s| cosine_lr(1.0, s, 2, 5)).collect();
+        assert_eq!(lrs[0], 0.5);
+        assert_eq!(lrs[1], 1.0);
+        assert!((lrs[2] - 1.0).abs() < 1e-12);
+        assert!((lrs[3] - 0.75).abs() < 1e-12);
+        assert!((lrs[4] - 0.25).abs() < 1e-12);
+        assert_eq!(cosine_lr(2.0, 0, 0, 10), 2.0);
+    }
+}
