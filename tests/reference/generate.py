@@ -411,6 +411,93 @@ def openclip_case(tok, templates):
     return exp
 
 
+# --------------------------------------------------------------------------------------------
+# Training reference: OpenCLIP's recipe in PyTorch on the tiny-legacy checkpoint
+# --------------------------------------------------------------------------------------------
+
+TRAIN_FILES = ["chelsea.png", "coffee.png", "astronaut.png", "horse.png"]
+TRAIN_TEXTS = ["a photo of a cat", "a cup of coffee", "an astronaut in a suit", "a horse"]
+TRAIN_HP = dict(lr=1e-3, weight_decay=0.2, beta1=0.9, beta2=0.98, eps=1e-6, warmup=1, steps=3, grad_clip=1.0)
+WATCH = [
+    "logit_scale",
+    "visual_projection.weight",
+    "text_projection.weight",
+    "text_model.final_layer_norm.weight",
+    "vision_model.post_layernorm.bias",
+    "vision_model.embeddings.class_embedding",
+    "vision_model.encoder.layers.1.self_attn.q_proj.weight",
+    "text_model.encoder.layers.1.mlp.fc2.bias",
+    "vision_model.embeddings.patch_embedding.weight",
+]
+WATCH_ROWS = {"text_model.embeddings.token_embedding.weight": [320, 1125, 2368, 1000, 49406, 49407]}
+
+
+def cosine_lr(base, step, warmup, total):
+    if step < warmup:
+        return base * (step + 1) / warmup
+    e, es = step - warmup, max(total - warmup, 1)
+    return 0.5 * (1 + math.cos(math.pi * e / es)) * base
+
+
+def trains(mode, key, layers_t, layers_v):
+    if mode == "all":
+        return True
+    proj = key.startswith(("visual_projection.", "text_projection.")) or key == "logit_scale"
+    if mode == "projections":
+        return proj
+    n = int(mode.split(":")[1])
+    if proj or key.startswith(("text_model.final_layer_norm.", "vision_model.post_layernorm.")):
+        return True
+    for prefix, layers in (("text_model.encoder.layers.", layers_t), ("vision_model.encoder.layers.", layers_v)):
+        if key.startswith(prefix) and int(key[len(prefix):].split(".")[0]) + n >= layers:
+            return True
+    return False
+
+
+def training_reference(tok):
+    mdir = FIX / "models" / "tiny-legacy"
+    proc = CLIPImageProcessorPil.from_pretrained(mdir)
+    pixels = torch.from_numpy(proc([pil_open(FIX / "images" / f) for f in TRAIN_FILES], return_tensors="np")["pixel_values"])
+    batch = tok(TRAIN_TEXTS, padding=True, return_tensors="pt")
+    hp = TRAIN_HP
+    out = {"files": TRAIN_FILES, "texts": TRAIN_TEXTS, "hyper": hp, "cases": {}}
+    for mode in ["all", "projections", "last:1"]:
+        model = CLIPModel.from_pretrained(mdir).eval()
+        lt, lv = model.config.text_config.num_hidden_layers, model.config.vision_config.num_hidden_layers
+        named = dict(model.named_parameters())
+        for k, p in named.items():
+            p.requires_grad_(trains(mode, k, lt, lv))
+        decay = [p for k, p in named.items() if p.requires_grad and p.ndim >= 2]
+        no_decay = [p for k, p in named.items() if p.requires_grad and p.ndim < 2]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": hp["weight_decay"]},
+                                 {"params": no_decay, "weight_decay": 0.0}],
+                                lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]), eps=hp["eps"])
+        case = {"losses": [], "lrs": [], "grad_norms": []}
+        for step in range(hp["steps"]):
+            lr = cosine_lr(hp["lr"], step, hp["warmup"], hp["steps"])
+            for g in opt.param_groups:
+                g["lr"] = lr
+            loss = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], pixel_values=pixels,
+                         return_loss=True).loss
+            opt.zero_grad()
+            loss.backward()
+            if step == 0:
+                case["grads"] = {k: named[k].grad.flatten().tolist() for k in WATCH if named[k].grad is not None}
+            norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], hp["grad_clip"])
+            opt.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, math.log(100))
+            case["losses"].append(loss.item())
+            case["lrs"].append(lr)
+            case["grad_norms"].append(norm.item())
+        case["params"] = {k: named[k].detach().flatten().tolist() for k in WATCH}
+        for k, rows in WATCH_ROWS.items():
+            case["params"][k + "@rows"] = named[k].detach()[rows].flatten().tolist()
+        case["rows"] = WATCH_ROWS
+        out["cases"][mode] = case
+    return out
+
+
 def pad77(ids):
     return ids + [0] * (77 - len(ids))
 
@@ -527,6 +614,9 @@ def main():
     log("openclip")
     exp = openclip_case(tok, templates)
     (FIX / "expected" / "tiny-openclip.json").write_text(json.dumps(exp) + "\n")
+
+    log("training reference")
+    (FIX / "expected" / "training.json").write_text(json.dumps(training_reference(tok)) + "\n")
 
     versions = {m.__name__: m.__version__ for m in (torch, transformers, PIL, np, open_clip, safetensors, skimage)}
     (FIX / "VERSIONS.json").write_text(json.dumps(versions, indent=1) + "\n")

@@ -236,6 +236,33 @@ impl Trainer {
         Ok(Evaluation { loss, similarity: sim.chunks(b.size).map(<[f32]>::to_vec).collect() })
     }
 
+    /// The loss and the raw gradient of every trainable parameter on a batch (before clipping,
+    /// nothing updated), by HF key and in HF layout (Linear weights `[out, in]`) — what the
+    /// parity test compares with PyTorch, and what an educator's view can show.
+    pub async fn gradients(&self, images: &[RgbImage], texts: &[String]) -> Result<(f32, Vec<(String, Vec<f32>)>)> {
+        let b = self.batch(images, texts)?;
+        let (i, t) = Self::features(&self.model, &b, 0..b.size, true);
+        let loss = clip_loss(i, t, self.model.logit_scale.val());
+        let value = read_f32(loss.clone()).await?[0];
+        let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let mut out = Vec::new();
+        for p in param_infos(&self.model) {
+            let g = match p.shape.len() {
+                1 => grads.remove::<1>(p.id).map(|g| g.reshape([-1])),
+                2 => grads.remove::<2>(p.id).map(|g| {
+                    let g = if crate::export::is_linear_weight(&p.key, 2) { g.transpose() } else { g };
+                    g.reshape([-1])
+                }),
+                4 => grads.remove::<4>(p.id).map(|g| g.reshape([-1])),
+                _ => None,
+            };
+            if let Some(g) = g {
+                out.push((p.key, read_f32(g).await?));
+            }
+        }
+        Ok((value, out))
+    }
+
     /// One optimiser step on this batch of pairs (image i goes with text i). On a non-finite
     /// loss nothing is updated and the error says so: the weights stay the last good ones.
     pub async fn step(&mut self, images: &[RgbImage], texts: &[String]) -> Result<StepReport> {
