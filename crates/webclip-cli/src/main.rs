@@ -7,6 +7,7 @@
 mod bench;
 mod files;
 mod progress;
+mod train;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -109,6 +110,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Contrastive fine-tuning on image-text pairs (JSONL or class folders); writes an HF folder.
+    Finetune(train::FinetuneArgs),
+    /// Train a tiny CLIP from scratch on the procedural shapes world and report zero-shot accuracy.
+    TrainShapes(train::TrainShapesArgs),
+    /// Write shapes-world images and captions (PNG + captions.jsonl).
+    Shapes(train::ShapesArgs),
+    /// WiSE-FT: interpolate a base and a fine-tuned model's weights.
+    WiseFt(train::WiseArgs),
     /// Benchmark ViT-B/32-sized random weights: image embeds/s at batch 1 and 8, texts/s at
     /// batch 32 (77 tokens), peak memory.
     Bench(bench::BenchArgs),
@@ -330,6 +339,10 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Bench(args) => bench::run(args, cli.device, &mut rep)?,
+        Command::Finetune(args) => train::finetune(args, cli.device, &mut rep)?,
+        Command::TrainShapes(args) => train::train_shapes(args, cli.device, &mut rep)?,
+        Command::Shapes(args) => train::shapes(args)?,
+        Command::WiseFt(args) => train::wise(args, cli.device, &mut rep)?,
     }
     Ok(())
 }

@@ -54,6 +54,27 @@ impl Reporter {
         }
     }
 
+    /// A status line that replaces itself on a terminal, and is printed every few seconds
+    /// otherwise.
+    pub fn progress_line(&mut self, line: &str) {
+        if self.quiet {
+            return;
+        }
+        let now = Instant::now();
+        let due = self.last.is_none_or(|t| now - t > Duration::from_millis(if self.tty { 100 } else { 5000 }));
+        if !due {
+            return;
+        }
+        self.last = Some(now);
+        if self.tty {
+            eprint!("\r\x1b[2Kwebclip: {line}");
+            let _ = std::io::stderr().flush();
+            self.live = true;
+        } else {
+            eprintln!("webclip: {line}");
+        }
+    }
+
     /// A callback for the core's progress hooks.
     pub fn callback<'a>(&'a mut self, what: &'a str) -> impl FnMut(usize, usize) + 'a {
         move |d, t| self.progress(what, d, t)

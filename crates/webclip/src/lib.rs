@@ -29,6 +29,7 @@ pub mod loader;
 pub mod model;
 pub mod pipeline;
 pub mod preprocess;
+pub mod shapes;
 pub mod templates;
 pub mod tokenizer;
 pub mod train;
