@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """PyTorch's numbers for the shapes `webclip bench` measures: ViT-B/32 (random weights, HF
 CLIPModel, float32, eval, inference_mode), image embeds/s at batch 1 and 8, texts/s at batch 32
-of 77 tokens, peak resident memory. Each scenario runs in its own process (like webclip's) so the
+of 77 tokens, peak resident memory; and training steps `train-MODE-BATCH` (OpenCLIP's AdamW
+recipe, MODE projections / lastN / all). Each scenario runs in its own process (like webclip's) so the
 peak memory is its own.
 
     ~/.cache/refenv/bin/python tests/reference/bench_torch.py [--threads N] [--iters 10] [--json]
@@ -34,6 +35,8 @@ def child(scenario: str, iters: int, warmup: int, threads: int, attn: str):
     model.text_model.config._attn_implementation = attn
     model.vision_model.config._attn_implementation = attn
     build = time.perf_counter() - t
+    if scenario.startswith("train-"):
+        return train_child(model, scenario, iters, warmup, threads, attn, build)
     batch = {"image1": 1, "image8": 8, "text32": 32}[scenario]
     if scenario.startswith("image"):
         x = torch.randn(batch, 3, 224, 224)
@@ -59,6 +62,67 @@ def child(scenario: str, iters: int, warmup: int, threads: int, attn: str):
         for _ in range(iters):
             fwd()
         spf = (time.perf_counter() - t) / iters
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({
+        "scenario": scenario, "device": f"PyTorch {torch.__version__} CPU ({threads} threads, attn={attn})",
+        "batch": batch, "iters": iters, "seconds_per_forward": spf, "items_per_second": batch / spf,
+        "build_seconds": build, "first_forward_seconds": first, "peak_rss_mib": peak,
+    }))
+
+
+def train_child(model, scenario, iters, warmup, threads, attn, build):
+    """One OpenCLIP-recipe AdamW step (two parameter groups, clip 1.0, logit_scale clamp), as
+    `webclip bench` times it: random 224x224 pixels, shapes-world-like captions."""
+    import math
+    import torch
+    from pathlib import Path
+    from transformers import CLIPTokenizer
+
+    _, mode, batch = scenario.split("-")
+    batch = int(batch)
+    lt, lv = 12, 12
+    for k, p in model.named_parameters():
+        proj = k.startswith(("visual_projection.", "text_projection.")) or k == "logit_scale"
+        if mode == "all":
+            on = True
+        elif mode == "projections":
+            on = proj
+        else:
+            n = int(mode[4:])
+            on = proj or k.startswith(("text_model.final_layer_norm.", "vision_model.post_layernorm."))
+            for prefix, layers in (("text_model.encoder.layers.", lt), ("vision_model.encoder.layers.", lv)):
+                if k.startswith(prefix) and int(k[len(prefix):].split(".")[0]) + n >= layers:
+                    on = True
+        p.requires_grad_(on)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW([{"params": [p for p in params if p.ndim >= 2], "weight_decay": 0.2},
+                             {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}],
+                            lr=1e-5, betas=(0.9, 0.98), eps=1e-6)
+    tok = CLIPTokenizer.from_pretrained(Path(__file__).resolve().parents[1] / "fixtures" / "models" / "tiny-legacy")
+    words = ["red circle", "blue star on a white background", "small green square", "yellow triangle"]
+    texts = [f"a photo of a {words[i % 4]}" for i in range(batch)]
+    ids = tok(texts, padding=True, return_tensors="pt")
+    pixels = torch.randn(batch, 3, 224, 224)
+    model.train()
+
+    def step():
+        loss = model(input_ids=ids["input_ids"], attention_mask=ids["attention_mask"], pixel_values=pixels, return_loss=True).loss
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, math.log(100))
+
+    t = time.perf_counter()
+    step()
+    first = time.perf_counter() - t
+    for _ in range(warmup - 1):
+        step()
+    t = time.perf_counter()
+    for _ in range(iters):
+        step()
+    spf = (time.perf_counter() - t) / iters
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({
         "scenario": scenario, "device": f"PyTorch {torch.__version__} CPU ({threads} threads, attn={attn})",

@@ -412,6 +412,76 @@ def openclip_case(tok, templates):
 
 
 # --------------------------------------------------------------------------------------------
+# Shapes drawn by another tool (Pillow's ImageDraw), for the transfer test of the shapes model
+# --------------------------------------------------------------------------------------------
+
+PIL_COLORS = {"red": (220, 20, 30), "green": (30, 160, 40), "blue": (20, 60, 230), "yellow": (250, 215, 0),
+              "purple": (130, 30, 170), "orange": (255, 130, 0)}
+PIL_SHAPES = ["circle", "square", "triangle", "star"]
+
+
+def pil_shapes():
+    """Two drawings per class at 96x96 (so webclip resizes them): one on white, one on light grey,
+    different size, position and rotation. Plain flat colours, no anti-aliasing tricks."""
+    import random
+    from PIL import ImageDraw
+    rnd = random.Random(1234)
+    out = FIX / "shapes_pil"
+    out.mkdir(exist_ok=True)
+    index = []
+    for cname, rgb in PIL_COLORS.items():
+        for sname in PIL_SHAPES:
+            for k, bg in enumerate([(255, 255, 255), (215, 215, 215)]):
+                im = Image.new("RGB", (96, 96), bg)
+                d = ImageDraw.Draw(im)
+                r = rnd.uniform(20, 38)
+                cx, cy = rnd.uniform(r + 4, 92 - r), rnd.uniform(r + 4, 92 - r)
+                rot = rnd.uniform(0, 360)
+                if sname == "circle":
+                    d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=rgb)
+                elif sname == "square":
+                    d.regular_polygon((cx, cy, r), 4, rotation=rot, fill=rgb)
+                elif sname == "triangle":
+                    d.regular_polygon((cx, cy, r), 3, rotation=rot, fill=rgb)
+                else:
+                    pts = []
+                    for i in range(10):
+                        rr = r if i % 2 == 0 else r * 0.45
+                        a = math.radians(rot) - math.pi / 2 + math.pi * i / 5
+                        pts.append((cx + rr * math.cos(a), cy + rr * math.sin(a)))
+                    d.polygon(pts, fill=rgb)
+                name = f"{cname}_{sname}_{k}.png"
+                im.save(out / name)
+                index.append({"image": name, "class": f"{cname} {sname}"})
+    (out / "index.json").write_text(json.dumps(index, indent=1) + "\n")
+
+
+def shapes_model_reference(tok):
+    """HF transformers loading the bundled shapes model (www/models/shapes, trained and exported
+    by `webclip train-shapes`): its embeddings of the Pillow drawings and of the 24 class
+    prompts, so cargo test can check that transformers reads the folder as webclip does."""
+    mdir = ROOT / "www" / "models" / "shapes"
+    if not (mdir / "model.safetensors").exists():
+        log("no www/models/shapes yet: skipping its reference")
+        return None
+    model = CLIPModel.from_pretrained(mdir).eval()
+    proc = CLIPImageProcessorPil.from_pretrained(mdir)
+    index = json.loads((FIX / "shapes_pil" / "index.json").read_text())
+    files = [e["image"] for e in index]
+    texts = [f"a photo of a {c} {s}." for c in PIL_COLORS for s in PIL_SHAPES]
+    with torch.no_grad():
+        pix = torch.from_numpy(proc([pil_open(FIX / "shapes_pil" / f) for f in files], return_tensors="np")["pixel_values"])
+        img = model.get_image_features(pixel_values=pix).pooler_output
+        batch = tok(texts, padding=True, return_tensors="pt")
+        txt = model.get_text_features(**batch).pooler_output
+        logits = l2n(img) @ l2n(txt).T
+    pred = logits.argmax(-1).tolist()
+    acc = sum(texts[p] == f"a photo of a {e['class']}." for p, e in zip(pred, index)) / len(index)
+    return {"files": files, "image_embeds": img.tolist(), "texts": texts, "text_embeds": txt.tolist(),
+            "logit_scale": float(model.logit_scale.detach()), "hf_accuracy": acc}
+
+
+# --------------------------------------------------------------------------------------------
 # Training reference: OpenCLIP's recipe in PyTorch on the tiny-legacy checkpoint
 # --------------------------------------------------------------------------------------------
 
@@ -614,6 +684,14 @@ def main():
     log("openclip")
     exp = openclip_case(tok, templates)
     (FIX / "expected" / "tiny-openclip.json").write_text(json.dumps(exp) + "\n")
+
+    log("pil shapes")
+    pil_shapes()
+
+    log("shapes model reference")
+    ref = shapes_model_reference(tok)
+    if ref is not None:
+        (FIX / "expected" / "shapes_model.json").write_text(json.dumps(ref) + "\n")
 
     log("training reference")
     (FIX / "expected" / "training.json").write_text(json.dumps(training_reference(tok)) + "\n")

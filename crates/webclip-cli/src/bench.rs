@@ -2,7 +2,9 @@
 //! file needed), the numbers `tests/reference/bench_torch.py` measures for PyTorch.
 //!
 //! Scenarios: `image1` (one image per forward), `image8` (batches of 8), `text32` (batches of 32
-//! texts of the full 77 tokens). Each runs in its own child process so that its peak resident
+//! texts of the full 77 tokens), and training steps `train-MODE-BATCH` (MODE `projections`,
+//! `lastN` or `all`; e.g. `train-last2-8`): one AdamW step on shapes-world captions and 224×224
+//! images, where "forward" in the output means a whole step. Each runs in its own child process so that its peak resident
 //! memory (VmHWM) is its own; on wgpu the device memory pool is reported too. Results are read
 //! back after every forward, so GPU timings include the full round trip.
 
@@ -65,13 +67,74 @@ fn vm_hwm_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// Batch of a scenario: `image1`, `image8`, `text32`, or `train-{projections,last2,all}-{B}`.
 fn scenario_batch(name: &str) -> Result<usize> {
     match name {
         "image1" => Ok(1),
         "image8" => Ok(8),
         "text32" => Ok(32),
-        other => Err(CliError::Other(format!("unknown bench scenario {other:?} (image1, image8, text32)"))),
+        other => train_scenario(other).map(|(_, b)| b).ok_or_else(|| {
+            CliError::Other(format!(
+                "unknown bench scenario {other:?} (image1, image8, text32, train-MODE-BATCH with MODE projections, last2 or all)"
+            ))
+        }),
     }
+}
+
+fn train_scenario(name: &str) -> Option<(webclip::train::TrainMode, usize)> {
+    let rest = name.strip_prefix("train-")?;
+    let (mode, batch) = rest.rsplit_once('-')?;
+    let mode = match mode {
+        "projections" => webclip::train::TrainMode::Projections,
+        "all" => webclip::train::TrainMode::All,
+        m => webclip::train::TrainMode::Last(m.strip_prefix("last")?.parse().ok()?),
+    };
+    Some((mode, batch.parse().ok().filter(|&b| b >= 2)?))
+}
+
+/// One optimiser step of ViT-B/32 (random weights) on a batch of shapes-world captions and
+/// 224×224 images, OpenCLIP's AdamW recipe.
+fn run_train_child(name: &str, args: &BenchArgs, device: Device, device_name: String) -> Result<ScenarioResult> {
+    let (mode, batch) = train_scenario(name).ok_or_else(|| CliError::Other(format!("bad scenario {name}")))?;
+    let config = ClipConfig::vit_b32();
+    let t = Instant::now();
+    let tokenizer = webclip::Tokenizer::from_bytes(crate::train::CLIP_TOKENIZER, 77)?;
+    let clip = pollster::block_on(webclip::Clip::random(config, tokenizer, &device, 0))?;
+    let cfg = webclip::train::TrainConfig {
+        trainable: webclip::train::Trainable { mode, lock_image: false, lock_text: false },
+        lr: 1e-5,
+        total_steps: args.warmup + args.iters,
+        ..Default::default()
+    };
+    let mut trainer = webclip::train::Trainer::new(clip, cfg)?;
+    let build_seconds = t.elapsed().as_secs_f64();
+    let world = webclip::shapes::ShapesWorld::new(0, 224);
+    let samples: Vec<_> = (0..batch as u64).map(|i| world.sample(i, webclip::shapes::Split::Train)).collect();
+    let texts: Vec<String> = samples.iter().map(|s| s.caption.clone()).collect();
+    let imgs: Vec<_> = samples.into_iter().map(|s| s.image).collect();
+    let t = Instant::now();
+    pollster::block_on(trainer.step(&imgs, &texts))?;
+    let first_forward_seconds = t.elapsed().as_secs_f64();
+    for _ in 1..args.warmup {
+        pollster::block_on(trainer.step(&imgs, &texts))?;
+    }
+    let t = Instant::now();
+    for _ in 0..args.iters {
+        pollster::block_on(trainer.step(&imgs, &texts))?;
+    }
+    let spf = t.elapsed().as_secs_f64() / args.iters as f64;
+    Ok(ScenarioResult {
+        scenario: name.to_string(),
+        device: device_name,
+        batch,
+        iters: args.iters,
+        seconds_per_forward: spf,
+        items_per_second: batch as f64 / spf,
+        build_seconds,
+        first_forward_seconds,
+        peak_rss_mib: vm_hwm_mib(),
+        device_reserved_mib: device.memory_pool_usage().map(|u| u.bytes_reserved as f64 / (1 << 20) as f64),
+    })
 }
 
 fn sync_read(t: Tensor<2>) -> Result<Vec<f32>> {
@@ -79,6 +142,9 @@ fn sync_read(t: Tensor<2>) -> Result<Vec<f32>> {
 }
 
 fn run_child(name: &str, args: &BenchArgs, device: Device, device_name: String) -> Result<ScenarioResult> {
+    if name.starts_with("train-") {
+        return run_train_child(name, args, device, device_name);
+    }
     let batch = scenario_batch(name)?;
     let config = ClipConfig::vit_b32();
     let t = Instant::now();

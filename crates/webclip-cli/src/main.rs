@@ -118,6 +118,8 @@ enum Command {
     Shapes(train::ShapesArgs),
     /// WiSE-FT: interpolate a base and a fine-tuned model's weights.
     WiseFt(train::WiseArgs),
+    /// Rewrite a model folder as an HF folder in f16 or f32.
+    Convert(train::ConvertArgs),
     /// Benchmark ViT-B/32-sized random weights: image embeds/s at batch 1 and 8, texts/s at
     /// batch 32 (77 tokens), peak memory.
     Bench(bench::BenchArgs),
@@ -343,6 +345,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::TrainShapes(args) => train::train_shapes(args, cli.device, &mut rep)?,
         Command::Shapes(args) => train::shapes(args)?,
         Command::WiseFt(args) => train::wise(args, cli.device, &mut rep)?,
+        Command::Convert(args) => train::convert(args, cli.device, &mut rep)?,
     }
     Ok(())
 }

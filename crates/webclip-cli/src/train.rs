@@ -22,7 +22,7 @@ use crate::{CliError, Result, files, print_json, read_file};
 
 /// The CLIP tokenizer (real vocab) the from-scratch shapes model is trained with: the file
 /// tests/reference/generate.py builds from open_clip's MIT-licensed BPE merges.
-const CLIP_TOKENIZER: &[u8] =
+pub(crate) const CLIP_TOKENIZER: &[u8] =
     include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/tokenizer.json"));
 
 #[derive(Args, Clone)]
@@ -105,10 +105,10 @@ pub struct TrainShapesArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Optimiser steps.
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = 6000)]
     pub steps: usize,
-    /// Image-text pairs per step.
-    #[arg(long, default_value_t = 128)]
+    /// Image-text pairs per step (class-balanced: up to 20, every pair a different class).
+    #[arg(long, default_value_t = 20)]
     pub batch_size: usize,
     /// Evaluate zero-shot accuracy every N steps (0: only at the end).
     #[arg(long, default_value_t = 500)]
@@ -116,6 +116,10 @@ pub struct TrainShapesArgs {
     /// Evaluation images per class.
     #[arg(long, default_value_t = 20)]
     pub eval_per_class: usize,
+    /// Curriculum: clean images for this fraction of the steps, then a ramp to the full world
+    /// over as many steps again (0: the full world from the start).
+    #[arg(long, default_value_t = 0.4)]
+    pub curriculum: f64,
     #[command(flatten)]
     pub hyper: Hyper,
 }
@@ -136,6 +140,19 @@ pub struct ShapesArgs {
     pub size: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+#[derive(Args)]
+pub struct ConvertArgs {
+    /// The model folder to convert (HF or OpenCLIP).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Output folder (HF layout).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Weight dtype to write: f32 or f16.
+    #[arg(long, default_value = "f16")]
+    pub dtype: String,
 }
 
 #[derive(Args)]
@@ -400,13 +417,42 @@ impl Batches for FileBatches {
 struct ShapeBatches {
     world: ShapesWorld,
     batch: usize,
+    /// Steps over which the difficulty ramps from 0 to 1.
+    ramp: usize,
+}
+
+impl ShapeBatches {
+    /// The curriculum: clean images (white background, no clutter, captions without size or
+    /// background words) for the first `ramp` steps, then difficulty rising linearly to 1 over
+    /// as many steps again, then the full world.
+    fn difficulty(&self, step: usize) -> f32 {
+        if self.ramp == 0 { 1.0 } else { (step.saturating_sub(self.ramp) as f32 / self.ramp as f32).min(1.0) }
+    }
 }
 
 impl Batches for ShapeBatches {
+    /// Class-balanced: each run of 20 pairs holds each seen colour×shape once (in a per-step
+    /// random order), so a batch of up to 20 has no two pairs of one class. Contrastive loss
+    /// treats every other caption in the batch as a wrong answer; with 24 classes, random
+    /// batches of 128 hold ~6 pairs per class whose captions the loss pushes apart — the
+    /// "false negatives" that kept a random-batch run at 40 % accuracy after 1500 steps.
     fn batch(&self, step: usize) -> Result<(Vec<RgbImage>, Vec<String>)> {
-        let samples: Vec<_> =
-            (0..self.batch).map(|i| self.world.sample((step * self.batch + i) as u64, Split::Train)).collect();
-        Ok(samples.into_iter().map(|s| (s.image, s.caption)).unzip())
+        let seen: Vec<(usize, usize)> = (0..webclip::shapes::COLORS.len())
+            .flat_map(|c| (0..webclip::shapes::SHAPES.len()).map(move |s| (c, s)))
+            .filter(|&(c, s)| !webclip::shapes::is_held_out(c, s))
+            .collect();
+        let mut imgs = Vec::with_capacity(self.batch);
+        let mut texts = Vec::with_capacity(self.batch);
+        for i in 0..self.batch {
+            let round = (step * self.batch + i) / seen.len();
+            let order = permutation(seen.len(), self.world.seed, round as u64);
+            let (c, s) = seen[order[(step * self.batch + i) % seen.len()]];
+            let difficulty = self.difficulty(step);
+            let sample = self.world.with_difficulty(difficulty).render((step * self.batch + i) as u64, c, s);
+            imgs.push(sample.image);
+            texts.push(sample.caption);
+        }
+        Ok((imgs, texts))
     }
 }
 
@@ -452,7 +498,7 @@ fn run_loop(
             Err(e) => return Err(e.into()),
         }
         on_step(trainer, trainer.step_count(), rep)?;
-        if h.save_every.is_some_and(|n| n > 0 && trainer.step_count() % n == 0) && trainer.step_count() < steps {
+        if h.save_every.is_some_and(|n| n > 0 && trainer.step_count().is_multiple_of(n)) && trainer.step_count() < steps {
             save(out, trainer, run, dtype)?;
             rep.note(&format!("checkpoint at step {} in {}", trainer.step_count(), out.display()));
         }
@@ -532,7 +578,7 @@ pub fn train_shapes(a: TrainShapesArgs, device: DeviceChoice, rep: &mut Reporter
         return Err(CliError::Other("--batch-size must be at least 2".into()));
     }
     let config = webclip::shapes::tiny_clip_config();
-    let cfg = train_config(&a.hyper, a.steps, 1e-3, 0.1)?;
+    let cfg = train_config(&a.hyper, a.steps, 5e-4, 0.1)?;
     let mut run = RunInfo {
         command: "train-shapes".into(),
         data: "shapes world".into(),
@@ -573,20 +619,27 @@ pub fn train_shapes(a: TrainShapesArgs, device: DeviceChoice, rep: &mut Reporter
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    let batches = ShapeBatches { world, batch: a.batch_size };
+    if !(0.0..=0.5).contains(&a.curriculum) {
+        return Err(CliError::Other("--curriculum must be between 0 and 0.5".into()));
+    }
+    let batches = ShapeBatches { world, batch: a.batch_size, ramp: (a.curriculum * a.steps as f64) as usize };
     let (seed, per_class, every, json_out) = (a.hyper.seed, a.eval_per_class, a.eval_every, a.hyper.json);
     let templates = Templates::named("default")?;
-    let evaluate = |trainer: &Trainer, rep: &mut Reporter| -> Result<webclip::shapes::ShapesAccuracy> {
+    // Accuracy on clean renderings (a shape on a plain background, like any drawing) and on the
+    // full world (clutter, textures, noise).
+    let evaluate = |trainer: &Trainer, rep: &mut Reporter| -> Result<serde_json::Value> {
         let clip = pollster::block_on(trainer.snapshot())?;
-        let acc = pollster::block_on(webclip::shapes::zero_shot_accuracy(&clip, seed, per_class, &templates))?;
+        let clean = pollster::block_on(webclip::shapes::zero_shot_accuracy(&clip, seed, per_class, &templates, 0.0))?;
+        let full = pollster::block_on(webclip::shapes::zero_shot_accuracy(&clip, seed, per_class, &templates, 1.0))?;
         rep.note(&format!(
-            "step {}: zero-shot accuracy over 24 classes — held-out combinations {:.1} %, seen {:.1} %, all {:.1} %",
+            "step {}: zero-shot accuracy over 24 classes — held-out combinations {:.1} % clean / {:.1} % full world, seen {:.1} % / {:.1} %",
             trainer.step_count(),
-            acc.held_out * 100.0,
-            acc.seen * 100.0,
-            acc.overall * 100.0
+            clean.held_out * 100.0,
+            full.held_out * 100.0,
+            clean.seen * 100.0,
+            full.seen * 100.0
         ));
-        Ok(acc)
+        Ok(json!({"clean": clean, "full": full}))
     };
     run_loop(&mut trainer, &batches, a.steps, &a.out, &mut run, &a.hyper, rep, |t, step, rep| {
         if every > 0 && step % every == 0 && step < a.steps {
@@ -603,14 +656,27 @@ pub fn train_shapes(a: TrainShapesArgs, device: DeviceChoice, rep: &mut Reporter
     if json_out {
         print_json(&report)?;
     } else {
-        println!(
-            "held-out combinations: {:.1} %  seen: {:.1} %  all 24 classes: {:.1} %",
-            acc.held_out * 100.0,
-            acc.seen * 100.0,
-            acc.overall * 100.0
-        );
-        for (name, a) in &acc.per_class {
-            println!("  {:>6.1} %  {name}{}", a * 100.0, if is_held_out_name(name) { "  (held out)" } else { "" });
+        for (name, key) in [("clean renderings", "clean"), ("full world", "full")] {
+            let e = &acc[key];
+            let pct = |k: &str| e[k].as_f64().unwrap_or(0.0) * 100.0;
+            println!(
+                "{name}: held-out combinations {:.1} %  seen {:.1} %  all 24 classes {:.1} %",
+                pct("held_out"),
+                pct("seen"),
+                pct("overall")
+            );
+        }
+        println!("per class (clean / full):");
+        let classes = acc["clean"]["per_class"].as_array().cloned().unwrap_or_default();
+        for (i, c) in classes.iter().enumerate() {
+            let name = c[0].as_str().unwrap_or_default();
+            let full = acc["full"]["per_class"][i][1].as_f64().unwrap_or(0.0);
+            println!(
+                "  {:>6.1} % / {:>6.1} %  {name}{}",
+                c[1].as_f64().unwrap_or(0.0) * 100.0,
+                full * 100.0,
+                if is_held_out_name(name) { "  (held out)" } else { "" }
+            );
         }
     }
     Ok(())
@@ -647,6 +713,22 @@ pub fn shapes(a: ShapesArgs) -> Result<()> {
     }
     std::fs::write(a.out.join("captions.jsonl"), lines)
         .map_err(|e| CliError::File(a.out.join("captions.jsonl"), files::io_reason(&e)))
+}
+
+/// Rewrites a model folder as an HF folder in another dtype (OpenCLIP folders come out under HF
+/// names).
+pub fn convert(a: ConvertArgs, device: DeviceChoice, rep: &mut Reporter) -> Result<()> {
+    let dtype = dtype(&a.dtype)?;
+    let (dev, _) = webclip::device::open(device)?;
+    let clip = pollster::block_on(Clip::load(&files::read_model_dir(&a.model)?, &dev))
+        .map_err(|e| CliError::File(a.model.clone(), e.to_string()))?;
+    let folder = pollster::block_on(export_hf(&clip, dtype))?;
+    std::fs::create_dir_all(&a.out).map_err(|e| CliError::File(a.out.clone(), files::io_reason(&e)))?;
+    for (name, bytes) in folder.files() {
+        write_atomically(&a.out, name, bytes)?;
+    }
+    rep.note(&format!("wrote {} ({} bytes of weights)", a.out.display(), folder.weights.len()));
+    Ok(())
 }
 
 pub fn wise(a: WiseArgs, device: DeviceChoice, rep: &mut Reporter) -> Result<()> {

@@ -486,7 +486,8 @@ fn class_folders_shapes_train_shapes_and_wise_ft() {
     ]);
     let last: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert_eq!(last["steps"], 3);
-    assert_eq!(last["eval"]["per_class"].as_array().unwrap().len(), 24);
+    assert_eq!(last["eval"]["clean"]["per_class"].as_array().unwrap().len(), 24);
+    assert!(last["eval"]["full"]["held_out"].as_f64().is_some());
     ok(&[
         "--device",
         "cpu",

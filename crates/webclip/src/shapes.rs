@@ -219,12 +219,17 @@ fn neutral(rng: &mut Rng) -> [f32; 3] {
     hsv_to_rgb(h, rng.range(0.0, 0.22), v)
 }
 
-/// The background and, when it is a plain named colour, its name.
-fn background(rng: &mut Rng, size: usize) -> (Vec<[f32; 3]>, Option<&'static str>) {
+/// The background and, when it is a plain named colour, its name. Plain with probability
+/// `1 - 0.6 · difficulty` (white, or with probability `difficulty` another neutral colour),
+/// otherwise a gradient, stripes, a checkerboard or smooth noise.
+fn background(rng: &mut Rng, size: usize, difficulty: f32) -> (Vec<[f32; 3]>, Option<&'static str>) {
     let n = size * size;
-    match rng.below(10) {
+    let kind = if rng.chance(1.0 - 0.6 * difficulty) { 0 } else { 4 + rng.below(6) };
+    match kind {
         0..=3 => {
-            let (name, c) = BACKGROUNDS[rng.below(BACKGROUNDS.len())];
+            // Plain: white at difficulty 0, any neutral colour as it rises.
+            let (name, c) =
+                if rng.chance(difficulty) { BACKGROUNDS[rng.below(BACKGROUNDS.len())] } else { BACKGROUNDS[0] };
             let j = rng.range(-8.0, 8.0);
             let c = [c[0] as f32 + j, c[1] as f32 + j, c[2] as f32 + j];
             (vec![c; n], Some(name))
@@ -285,11 +290,23 @@ pub struct ShapesWorld {
     pub seed: u64,
     /// Side of the square images in pixels.
     pub size: usize,
+    /// 0: a shape on a plain background, nothing else. 1: the full world — textured and
+    /// gradient backgrounds, pixel noise, speckles, lines and blur as often as they come, and
+    /// captions that mention size and background more. Training ramps it up (a curriculum):
+    /// measured, a tiny ViT learns colour in a few hundred steps but shape only once clutter
+    /// and caption shortcuts (background and size words) stop competing with it.
+    pub difficulty: f32,
 }
 
 impl ShapesWorld {
+    /// The full world (difficulty 1).
     pub fn new(seed: u64, size: usize) -> Self {
-        ShapesWorld { seed, size: size.max(8) }
+        ShapesWorld { seed, size: size.max(8), difficulty: 1.0 }
+    }
+
+    /// The same world at another difficulty.
+    pub fn with_difficulty(self, difficulty: f32) -> Self {
+        ShapesWorld { difficulty: difficulty.clamp(0.0, 1.0), ..self }
     }
 
     /// The class of example `index` of `split`.
@@ -316,11 +333,12 @@ impl ShapesWorld {
     pub fn render(&self, index: u64, color: usize, shape: usize) -> Sample {
         let mut rng = Rng::new(self.seed, index, 2);
         let size = self.size;
-        let (mut px, bg_name) = background(&mut rng, size);
+        let d = self.difficulty;
+        let (mut px, bg_name) = background(&mut rng, size, d);
         let fill = shape_color(color, &mut rng);
-        // Geometry in pixels: radius 15–42 % of the side, fully inside the image.
-        let radius = rng.range(0.15, 0.42) * size as f32;
-        let margin = radius * 1.2;
+        // Geometry in pixels: radius 20–45 % of the side, fully inside the image.
+        let radius = rng.range(0.2, 0.45) * size as f32;
+        let margin = (radius * 1.2).min(size as f32 * 0.5);
         let cx = rng.range(margin, size as f32 - margin);
         let cy = rng.range(margin, size as f32 - margin);
         let theta = rng.range(0.0, std::f32::consts::TAU);
@@ -367,14 +385,15 @@ impl ShapesWorld {
                 }
             }
         }
-        // Distractors: speckles, thin lines (neutral), blur, pixel noise.
-        if rng.chance(0.35) {
+        // Distractors, as often as the difficulty says: speckles, thin lines (neutral), blur,
+        // pixel noise.
+        if rng.chance(0.35 * d) {
             for _ in 0..rng.below(size) {
                 let (x, y) = (rng.below(size), rng.below(size));
                 px[y * size + x] = neutral(&mut rng);
             }
         }
-        if rng.chance(0.25) {
+        if rng.chance(0.25 * d) {
             for _ in 0..1 + rng.below(3) {
                 let c = neutral(&mut rng);
                 let (x0, y0, a) =
@@ -388,10 +407,10 @@ impl ShapesWorld {
                 }
             }
         }
-        if rng.chance(0.2) {
+        if rng.chance(0.2 * d) {
             px = box_blur(&px, size);
         }
-        let sigma = if rng.chance(0.5) { rng.range(0.0, 14.0) } else { 0.0 };
+        let sigma = if rng.chance(0.5 * d) { rng.range(0.0, 14.0) } else { 0.0 };
         let data: Vec<u8> = px
             .iter()
             .flat_map(|p| {
@@ -403,13 +422,18 @@ impl ShapesWorld {
                 out
             })
             .collect();
-        let size_word = if radius < 0.22 * size as f32 {
+        let size_word = if radius < 0.26 * size as f32 {
             Some("small")
-        } else if radius > 0.34 * size as f32 {
+        } else if radius > 0.39 * size as f32 {
             Some(if rng.chance(0.5) { "large" } else { "big" })
         } else {
             None
         };
+        // Size and background words: rarer at low difficulty, so they do not stand in for the
+        // shape while it is being learnt.
+        let mention = 0.6 * d;
+        let size_word = size_word.filter(|_| rng.chance(mention));
+        let bg_name = bg_name.filter(|_| rng.chance(mention));
         let caption = caption(&mut rng, color, shape, size_word, bg_name);
         Sample { image: RgbImage { width: size, height: size, data, alpha: None }, caption, color, shape }
     }
@@ -442,9 +466,9 @@ fn box_blur(px: &[[f32; 3]], size: usize) -> Vec<[f32; 3]> {
 /// A varied English caption naming the colour and the shape.
 fn caption(rng: &mut Rng, color: usize, shape: usize, size: Option<&str>, bg: Option<&str>) -> String {
     let (c, s) = (COLORS[color].0, SHAPES[shape]);
-    let sized = |rng: &mut Rng| match size {
-        Some(w) if rng.chance(0.6) => format!("{w} {c} {s}"),
-        _ => format!("{c} {s}"),
+    let sized = |_: &mut Rng| match size {
+        Some(w) => format!("{w} {c} {s}"),
+        None => format!("{c} {s}"),
     };
     let article = |phrase: &str| if phrase.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" };
     let mut text = match rng.below(9) {
@@ -470,9 +494,7 @@ fn caption(rng: &mut Rng, color: usize, shape: usize, size: Option<&str>, bg: Op
         7 => format!("this is {} {c} {s}", article(c)),
         _ => format!("{} {c} {s} shape", article(c)),
     };
-    if let Some(bg) = bg
-        && rng.chance(0.5)
-    {
+    if let Some(bg) = bg {
         text = format!(
             "{} on {} {bg} background",
             text.trim_end_matches('.'),
@@ -587,15 +609,16 @@ pub struct ShapesAccuracy {
 pub const EVAL_SEED_OFFSET: u64 = 0x5EED_E7A1;
 
 /// Classifies `per_class` fresh images of each of the 24 classes (rendered with a seed the
-/// training stream never uses) among the 24 class names with `templates`.
+/// training stream never uses, at `difficulty`) among the 24 class names with `templates`.
 pub async fn zero_shot_accuracy(
     clip: &crate::Clip,
     seed: u64,
     per_class: usize,
     templates: &crate::Templates,
+    difficulty: f32,
 ) -> crate::Result<ShapesAccuracy> {
     let size = clip.config().vision.image_size[0];
-    let world = ShapesWorld::new(seed ^ EVAL_SEED_OFFSET, size);
+    let world = ShapesWorld::new(seed ^ EVAL_SEED_OFFSET, size).with_difficulty(difficulty);
     let names = class_names();
     let head = clip.classifier(&names, templates, None).await?;
     let mut per = Vec::with_capacity(names.len());
