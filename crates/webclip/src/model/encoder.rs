@@ -169,11 +169,21 @@ impl Encoder {
         x
     }
 
-    /// The hidden state of one token per sequence after the last layer: `rows` `[batch]` →
-    /// `[batch, d]`. Same values as `forward(x)` gathered at `rows`, with the last layer's work
-    /// for the other tokens skipped.
-    pub fn forward_pooled(&self, mut x: Tensor<3>, causal: bool, rows: Tensor<1, Int>) -> Tensor<2> {
-        let Some((last, rest)) = self.layers.split_last() else {
+    /// Layers `0..end` only: `[batch, tokens, d]` → `[batch, tokens, d]`.
+    pub fn forward_until(&self, mut x: Tensor<3>, causal: bool, end: usize) -> Tensor<3> {
+        for layer in &self.layers[..end.min(self.layers.len())] {
+            x = layer.forward(x, causal);
+        }
+        x
+    }
+
+    /// The hidden state of one token per sequence after the last layer, running layers
+    /// `start..` on `x` (the output of layer `start - 1`): `rows` `[batch]` → `[batch, d]`. Same
+    /// values as the full forward gathered at `rows`, with the last layer's work for the other
+    /// tokens skipped.
+    pub fn forward_pooled_from(&self, mut x: Tensor<3>, causal: bool, rows: Tensor<1, Int>, start: usize) -> Tensor<2> {
+        let layers = &self.layers[start.min(self.layers.len())..];
+        let Some((last, rest)) = layers.split_last() else {
             let [b, t, d] = x.dims();
             let flat = Tensor::<1, Int>::arange(0..b as i64, &x.device()) * t as i64 + rows;
             return x.reshape([b * t, d]).select(0, flat);
@@ -182,5 +192,10 @@ impl Encoder {
             x = layer.forward(x, causal);
         }
         last.forward_rows(x, causal, rows)
+    }
+
+    /// [`Encoder::forward_pooled_from`] from the first layer.
+    pub fn forward_pooled(&self, x: Tensor<3>, causal: bool, rows: Tensor<1, Int>) -> Tensor<2> {
+        self.forward_pooled_from(x, causal, rows, 0)
     }
 }

@@ -65,10 +65,21 @@ impl TextTransformer {
     /// Returns the pooled, final-normed hidden state `[batch, width]`. LayerNorm is per token,
     /// so normalising only the pooled rows is identical to HF's norm-then-gather.
     pub fn forward(&self, ids: Tensor<2, Int>, pool_index: Tensor<1, Int>) -> Tensor<2> {
+        self.finish(self.prefix(ids, 0), pool_index, 0)
+    }
+
+    /// Token + position embeddings and encoder layers `0..layers`: `[batch, tokens]` →
+    /// `[batch, tokens, width]`.
+    pub fn prefix(&self, ids: Tensor<2, Int>, layers: usize) -> Tensor<3> {
         let [_, t] = ids.dims();
         let pos = self.embeddings.position_embedding.weight.val().slice(0..t); // [t, w]
         let x = self.embeddings.token_embedding.forward(ids) + pos.unsqueeze_dim::<3>(0);
-        let pooled = self.encoder.forward_pooled(x, true, pool_index);
-        self.final_layer_norm.forward(pooled)
+        self.encoder.forward_until(x, true, layers)
+    }
+
+    /// Layers `start..` on the output of [`TextTransformer::prefix`], pooled and final-normed:
+    /// `[batch, tokens, width]` → `[batch, width]`.
+    pub fn finish(&self, x: Tensor<3>, pool_index: Tensor<1, Int>, start: usize) -> Tensor<2> {
+        self.final_layer_norm.forward(self.encoder.forward_pooled_from(x, true, pool_index, start))
     }
 }

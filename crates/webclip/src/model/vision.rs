@@ -82,6 +82,12 @@ impl VisionTransformer {
 
     /// `pixels`: `[batch, 3, H, W]` normalised → pooled class token `[batch, width]`.
     pub fn forward(&self, pixels: Tensor<4>) -> Tensor<2> {
+        self.finish(self.prefix(pixels, 0), 0)
+    }
+
+    /// Embeddings, `pre_layrnorm` and encoder layers `0..layers`: `[batch, 3, H, W]` →
+    /// `[batch, patches + 1, width]`.
+    pub fn prefix(&self, pixels: Tensor<4>, layers: usize) -> Tensor<3> {
         let [b, c, h, w] = pixels.dims();
         let weight = self.embeddings.patch_embedding.weight.val(); // [d, c, ph, pw]
         let [d, _, ph, pw] = weight.dims();
@@ -93,8 +99,14 @@ impl VisionTransformer {
         let x = patches.matmul(kernel.unsqueeze_dim::<3>(0)); // [b, n, d]
         let cls = self.embeddings.class_embedding.val().reshape([1, 1, d]).expand([b, 1, d]);
         let x = Tensor::cat(vec![cls, x], 1) + self.embeddings.position_embedding.weight.val().unsqueeze_dim::<3>(0);
-        let x = self.pre_layrnorm.forward(x);
+        self.encoder.forward_until(self.pre_layrnorm.forward(x), false, layers)
+    }
+
+    /// Layers `start..` on the output of [`VisionTransformer::prefix`], pooled at the class
+    /// token and post-normed: `[batch, tokens, width]` → `[batch, width]`.
+    pub fn finish(&self, x: Tensor<3>, start: usize) -> Tensor<2> {
+        let [b, _, _] = x.dims();
         let cls = Tensor::<1, Int>::zeros([b], &x.device());
-        self.post_layernorm.forward(self.encoder.forward_pooled(x, false, cls))
+        self.post_layernorm.forward(self.encoder.forward_pooled_from(x, false, cls, start))
     }
 }

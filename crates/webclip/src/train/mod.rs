@@ -94,6 +94,33 @@ pub fn clip_loss(images: Tensor<2>, texts: Tensor<2>, logit_scale: Tensor<1>) ->
     (ce(logits.clone()) + ce(logits.transpose())) / 2.0
 }
 
+/// How much of a tower has no trainable parameter, so runs as plain inference (no autodiff
+/// graph; on the CPU backend, the fused kernels): only what follows is differentiated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frozen {
+    /// Everything trains.
+    Nothing,
+    /// The embeddings and the first k blocks.
+    Layers(usize),
+    /// The whole tower up to its pooled, normed output (the projection trains).
+    Tower,
+    /// The tower and its projection.
+    All,
+}
+
+impl Frozen {
+    fn of(t: &Trainable, locked: bool, layers: usize) -> Self {
+        if locked {
+            return Frozen::All;
+        }
+        match t.mode {
+            TrainMode::All => Frozen::Nothing,
+            TrainMode::Projections => Frozen::Tower,
+            TrainMode::Last(n) => Frozen::Layers(layers.saturating_sub(n)),
+        }
+    }
+}
+
 /// A model being trained, with its optimiser state.
 pub struct Trainer {
     model: ClipModel,
@@ -104,6 +131,8 @@ pub struct Trainer {
     device: Device,
     state: AdamWState,
     step: usize,
+    frozen_text: Frozen,
+    frozen_vision: Frozen,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -139,7 +168,20 @@ impl Trainer {
             ));
         }
         let device = device.autodiff();
-        Ok(Trainer { model, config, train, tokenizer, preprocess, device, state: AdamWState::default(), step: 0 })
+        let frozen_text = Frozen::of(&trainable, trainable.lock_text, tl);
+        let frozen_vision = Frozen::of(&trainable, trainable.lock_image, vl);
+        Ok(Trainer {
+            model,
+            config,
+            train,
+            tokenizer,
+            preprocess,
+            device,
+            state: AdamWState::default(),
+            step: 0,
+            frozen_text,
+            frozen_vision,
+        })
     }
 
     /// Steps taken so far.
@@ -213,24 +255,55 @@ impl Trainer {
         })
     }
 
-    /// Features of a slice of the batch on `model` (autodiff or not).
-    fn features(model: &ClipModel, b: &Batch, range: std::ops::Range<usize>, autodiff: bool) -> (Tensor<2>, Tensor<2>) {
+    /// Slices of the batch's inputs.
+    fn inputs(b: &Batch, range: std::ops::Range<usize>) -> (Tensor<4>, Tensor<2, Int>, Tensor<1, Int>) {
         let len = b.ids.dims()[1];
         let [_, c, h, w] = b.pixels.dims();
-        let lift4 = |t: Tensor<4>| if autodiff { t.autodiff() } else { t };
-        let lift2 = |t: Tensor<2, Int>| if autodiff { t.autodiff() } else { t };
-        let lift1 = |t: Tensor<1, Int>| if autodiff { t.autodiff() } else { t };
-        let px = lift4(b.pixels.clone().slice([range.clone(), 0..c, 0..h, 0..w]));
-        let ids = lift2(b.ids.clone().slice([range.clone(), 0..len]));
-        let pool = lift1(b.pool.clone().slice(range));
+        (
+            b.pixels.clone().slice([range.clone(), 0..c, 0..h, 0..w]),
+            b.ids.clone().slice([range.clone(), 0..len]),
+            b.pool.clone().slice(range),
+        )
+    }
+
+    /// Features of a slice of the batch with `model` alone, without autodiff (`model` is a
+    /// `valid()` snapshot).
+    fn plain_features(model: &ClipModel, b: &Batch, range: std::ops::Range<usize>) -> (Tensor<2>, Tensor<2>) {
+        let (px, ids, pool) = Self::inputs(b, range);
         (model.image_features(px), model.text_features(ids, pool))
+    }
+
+    /// Features of a slice of the batch for training: the frozen part of each tower runs on
+    /// `frozen` (a `valid()` snapshot of the same weights), the rest on the autodiff model.
+    fn features(&self, frozen: &ClipModel, b: &Batch, range: std::ops::Range<usize>) -> (Tensor<2>, Tensor<2>) {
+        let m = &self.model;
+        let (px, ids, pool) = Self::inputs(b, range);
+        let image = match self.frozen_vision {
+            Frozen::Nothing => m.image_features(px.autodiff()),
+            Frozen::Layers(k) => {
+                let h = frozen.vision_model.prefix(px, k).autodiff();
+                m.visual_projection.forward(m.vision_model.finish(h, k))
+            }
+            Frozen::Tower => m.visual_projection.forward(frozen.vision_model.forward(px).autodiff()),
+            Frozen::All => frozen.image_features(px).autodiff(),
+        };
+        let text = match self.frozen_text {
+            Frozen::Nothing => m.text_features(ids.autodiff(), pool.autodiff()),
+            Frozen::Layers(k) => {
+                let h = frozen.text_model.prefix(ids, k).autodiff();
+                m.text_projection.forward(m.text_model.finish(h, pool.autodiff(), k))
+            }
+            Frozen::Tower => m.text_projection.forward(frozen.text_model.forward(ids, pool).autodiff()),
+            Frozen::All => frozen.text_features(ids, pool).autodiff(),
+        };
+        (image, text)
     }
 
     /// Loss and similarities on a batch with the current weights; nothing is updated.
     pub async fn evaluate(&self, images: &[RgbImage], texts: &[String]) -> Result<Evaluation> {
         let b = self.batch(images, texts)?;
         let model = self.model.valid();
-        let (i, t) = Self::features(&model, &b, 0..b.size, false);
+        let (i, t) = Self::plain_features(&model, &b, 0..b.size);
         let loss = read_f32(clip_loss(i.clone(), t.clone(), model.logit_scale.val())).await?[0];
         let sim = read_f32(l2_normalize(i).matmul(l2_normalize(t).transpose())).await?;
         Ok(Evaluation { loss, similarity: sim.chunks(b.size).map(<[f32]>::to_vec).collect() })
@@ -241,7 +314,7 @@ impl Trainer {
     /// parity test compares with PyTorch, and what an educator's view can show.
     pub async fn gradients(&self, images: &[RgbImage], texts: &[String]) -> Result<(f32, Vec<(String, Vec<f32>)>)> {
         let b = self.batch(images, texts)?;
-        let (i, t) = Self::features(&self.model, &b, 0..b.size, true);
+        let (i, t) = self.features(&self.model.valid(), &b, 0..b.size);
         let loss = clip_loss(i, t, self.model.logit_scale.val());
         let value = read_f32(loss.clone()).await?[0];
         let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
@@ -271,8 +344,9 @@ impl Trainer {
         let ranges: Vec<std::ops::Range<usize>> =
             (0..b.size).step_by(micro).map(|s| s..(s + micro).min(b.size)).collect();
 
+        let frozen = self.model.valid();
         let (loss_value, mut grads) = if ranges.len() == 1 {
-            let (i, t) = Self::features(&self.model, &b, 0..b.size, true);
+            let (i, t) = self.features(&frozen, &b, 0..b.size);
             let loss = clip_loss(i, t, self.model.logit_scale.val());
             let value = read_f32(loss.clone()).await?[0];
             if !value.is_finite() {
@@ -282,9 +356,8 @@ impl Trainer {
         } else {
             // OpenCLIP's accum_freq: features of every micro-batch without a graph first, then
             // each micro-batch again with one, the others taken from the cache.
-            let frozen = self.model.valid();
             let cached: Vec<(Tensor<2>, Tensor<2>)> =
-                ranges.iter().map(|r| Self::features(&frozen, &b, r.clone(), false)).collect();
+                ranges.iter().map(|r| Self::plain_features(&frozen, &b, r.clone())).collect();
             let all_i = Tensor::cat(cached.iter().map(|c| c.0.clone()).collect(), 0);
             let all_t = Tensor::cat(cached.iter().map(|c| c.1.clone()).collect(), 0);
             let value = read_f32(clip_loss(all_i, all_t, frozen.logit_scale.val())).await?[0];
@@ -293,7 +366,7 @@ impl Trainer {
             }
             let mut acc: Option<GradientsParams> = None;
             for (j, r) in ranges.iter().enumerate() {
-                let (ij, tj) = Self::features(&self.model, &b, r.clone(), true);
+                let (ij, tj) = self.features(&frozen, &b, r.clone());
                 let pick = |k: usize, own: Tensor<2>, which: usize| -> Tensor<2> {
                     if k == j {
                         own
