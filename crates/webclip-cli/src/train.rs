@@ -498,7 +498,8 @@ fn run_loop(
             Err(e) => return Err(e.into()),
         }
         on_step(trainer, trainer.step_count(), rep)?;
-        if h.save_every.is_some_and(|n| n > 0 && trainer.step_count().is_multiple_of(n)) && trainer.step_count() < steps {
+        if h.save_every.is_some_and(|n| n > 0 && trainer.step_count().is_multiple_of(n)) && trainer.step_count() < steps
+        {
             save(out, trainer, run, dtype)?;
             rep.note(&format!("checkpoint at step {} in {}", trainer.step_count(), out.display()));
         }
