@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # webclip's one entry point.
 #
-#   ./build.sh            build the native CLI (release)
-#   ./build.sh run [ARGS] build, then run `webclip ARGS` (no ARGS: the offline demo below)
-#   ./build.sh test       everything CI checks: fmt, clippy (host + wasm32), all tests
+#   ./build.sh            build everything: the native CLI and the browser build (wasm, pkg/, www/)
+#   ./build.sh run        build, then serve the web app (www/) on http://127.0.0.1:8080 with the
+#                         bundled shapes model (offline). PORT=… picks another port.
+#   ./build.sh serve      the same without rebuilding
+#   ./build.sh cli [ARGS] build the CLI, then run `webclip ARGS` (no ARGS: an offline CLI demo)
+#   ./build.sh web        only the browser build
+#   ./build.sh test       everything CI checks: fmt, clippy (host + wasm32), all Rust tests, the
+#                         browser tests in headless Chromium
 #   ./build.sh bench      CPU benchmark of ViT-B/32 (webclip, then PyTorch if ~/.cache/refenv exists)
 #   ./build.sh fixtures   regenerate tests/fixtures with the reference implementation
 #
@@ -16,6 +21,7 @@ cd "$(dirname "$0")"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/webclip/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 BIN="$CARGO_TARGET_DIR/release/webclip"
+WASM_OUT="$CARGO_TARGET_DIR/wasm32-unknown-unknown/wasm/webclip_wasm.wasm"
 
 log() { printf '\n== %s\n' "$*" >&2; }
 
@@ -50,15 +56,85 @@ build() {
     cargo build --release --locked -p webclip-cli
 }
 
+# The browser build needs wasm-bindgen-cli at exactly the lockfile's wasm-bindgen version (the
+# generated JS glue must match the library), wasm-opt (Debian's binaryen), Node/npm (package
+# build and the browser tests) and, for tests, Debian's chromium. Each is installed only when
+# missing or at the wrong version.
+ensure_web_tools() {
+    local want have
+    want=$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' Cargo.lock)
+    have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+    if [ "$have" != "$want" ]; then
+        log "cargo install wasm-bindgen-cli $want (about 6 minutes, once)"
+        cargo install --quiet wasm-bindgen-cli --version "$want"
+    fi
+    local missing=()
+    command -v wasm-opt >/dev/null || missing+=(binaryen)
+    command -v node >/dev/null || missing+=(nodejs npm)
+    if [ "${1:-}" = "browser" ] && ! [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then missing+=(chromium); fi
+    if [ ${#missing[@]} -gt 0 ]; then
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        log "installing ${missing[*]}"
+        $sudo apt-get update -qq >/dev/null || true
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+# npm ci only when package-lock.json changed since the last install.
+npm_ci() {
+    local dir=$1 stamp="$1/node_modules/.webclip-lock"
+    if ! [ -f "$stamp" ] || ! cmp -s "$dir/package-lock.json" "$stamp"; then
+        log "npm ci ($dir)"
+        (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+        cp "$dir/package-lock.json" "$stamp"
+    fi
+}
+
+# wasm (profile `wasm` in Cargo.toml, +simd128 from .cargo/config.toml) → wasm-bindgen glue in pkg/wasm → wasm-opt
+# (skipped when the module is unchanged) → TypeScript in pkg/dist → a copy of the package in
+# www/vendor/webclip (the page imports it from there).
+build_web() {
+    ensure_web_tools "${1:-}"
+    log "cargo build --profile wasm --target wasm32-unknown-unknown -p webclip-wasm"
+    cargo build --profile wasm --locked -p webclip-wasm --target wasm32-unknown-unknown
+    local sum stamp=pkg/wasm/.source-sha256
+    sum=$(sha256sum "$WASM_OUT" | cut -d' ' -f1)
+    if ! [ -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ] || ! [ -f pkg/wasm/webclip_wasm_bg.wasm ]; then
+        log "wasm-bindgen + wasm-opt ($(du -m "$WASM_OUT" | cut -f1) MB in)"
+        rm -rf pkg/wasm
+        wasm-bindgen --target web --out-dir pkg/wasm "$WASM_OUT"
+        wasm-opt -O3 --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int \
+            --enable-sign-ext --enable-mutable-globals --enable-simd \
+            pkg/wasm/webclip_wasm_bg.wasm -o pkg/wasm/webclip_wasm_bg.opt.wasm
+        mv pkg/wasm/webclip_wasm_bg.opt.wasm pkg/wasm/webclip_wasm_bg.wasm
+        echo "$sum" >"$stamp"
+        printf 'pkg/wasm/webclip_wasm_bg.wasm: %s bytes, %s gzipped\n' \
+            "$(stat -c %s pkg/wasm/webclip_wasm_bg.wasm)" "$(gzip -9 -c pkg/wasm/webclip_wasm_bg.wasm | wc -c)" >&2
+    fi
+    npm_ci pkg
+    log "npm run build (pkg/)"
+    (cd pkg && npm run --silent build)
+    rm -rf www/vendor/webclip
+    mkdir -p www/vendor/webclip
+    cp -r pkg/dist pkg/wasm pkg/package.json www/vendor/webclip/
+}
+
+serve() {
+    log "serving www/ (Ctrl-C stops)"
+    exec node www/serve.mjs "${PORT:-8080}"
+}
+
 demo() {
-    # Offline: the bundled test checkpoint and photos. Its weights are random (it exists to
-    # prove parity with transformers), so the probabilities say nothing about the photos; give
-    # --model a real checkpoint folder (e.g. openai/clip-vit-base-patch32) for real answers.
-    local fx=tests/fixtures
-    log "webclip classify (bundled random-weight test checkpoint; see README for a real model)"
-    "$BIN" classify --model "$fx/models/tiny-legacy" --templates cifar \
-        --label cat --label astronaut --label "cup of coffee" --label rocket --label horse \
-        "$fx/images/chelsea.png" "$fx/images/astronaut.png" "$fx/images/coffee.png" "$fx/images/rocket.jpg"
+    # Offline: the bundled shapes model (www/models/shapes, trained by `webclip train-shapes`) on
+    # shapes drawn with Pillow — another renderer than the one it was trained on. Purple star and
+    # yellow triangle are combinations it never saw in training.
+    local fx=tests/fixtures/shapes_pil
+    log "webclip classify (bundled shapes model)"
+    "$BIN" classify --model www/models/shapes \
+        --label "purple star" --label "red star" --label "purple circle" --label "yellow triangle" \
+        --label "yellow square" --label "blue triangle" \
+        "$fx/purple_star_0.png" "$fx/yellow_triangle_1.png" "$fx/red_star_0.png"
 }
 
 run_tests() {
@@ -68,9 +144,13 @@ run_tests() {
     log "cargo clippy (host)"
     cargo clippy --release --locked --workspace --all-targets -- -D warnings
     log "cargo clippy (wasm32-unknown-unknown, core crate: no wasm-hostile dependency may creep in)"
-    cargo clippy --release --locked -p webclip --target wasm32-unknown-unknown -- -D warnings
+    cargo clippy --release --locked -p webclip -p webclip-wasm --target wasm32-unknown-unknown -- -D warnings
     log "cargo test --release"
     cargo test --release --locked --workspace
+    build_web browser
+    npm_ci tests/e2e
+    log "browser tests (headless Chromium: WebGPU through SwiftShader, and the CPU fallback)"
+    (cd tests/e2e && npm test)
 }
 
 bench() {
@@ -98,8 +178,17 @@ fixtures() {
 cmd="${1:-build}"
 [ $# -gt 0 ] && shift
 case "$cmd" in
-    build) build ;;
+    build)
+        build
+        build_web
+        ;;
+    web) build_web ;;
     run)
+        build_web
+        serve
+        ;;
+    serve) serve ;;
+    cli)
         build
         if [ $# -gt 0 ]; then exec "$BIN" "$@"; else demo; fi
         ;;
@@ -107,7 +196,7 @@ case "$cmd" in
     bench) bench "$@" ;;
     fixtures) fixtures ;;
     *)
-        echo "usage: ./build.sh [build|run [ARGS]|test|bench|fixtures]" >&2
+        echo "usage: ./build.sh [build|run|serve|web|cli [ARGS]|test|bench|fixtures]" >&2
         exit 2
         ;;
 esac

@@ -258,24 +258,6 @@ fn read_data(path: &Path, template: &str, rep: &mut Reporter) -> Result<Vec<Pair
     Ok(pairs)
 }
 
-/// SplitMix64 for the epoch permutations.
-fn permutation(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
-    let mut s = seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xDA7A;
-    let mut next = move || {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let mut p: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
-        p.swap(i, j);
-    }
-    p
-}
-
 fn train_config(h: &Hyper, steps: usize, default_lr: f64, default_wd: f64) -> Result<TrainConfig> {
     let mode: TrainMode = h.train.parse()?;
     let mut cfg = TrainConfig {
@@ -396,7 +378,7 @@ impl Batches for FileBatches {
         let spe = self.steps_per_epoch();
         let (epoch, pos) = (step / spe, step % spe);
         let order = if self.shuffle {
-            permutation(self.pairs.len(), self.seed, epoch as u64)
+            webclip::train::permutation(self.pairs.len(), self.seed, epoch as u64)
         } else {
             (0..self.pairs.len()).collect()
         };
@@ -437,22 +419,9 @@ impl Batches for ShapeBatches {
     /// batches of 128 hold ~6 pairs per class whose captions the loss pushes apart — the
     /// "false negatives" that kept a random-batch run at 40 % accuracy after 1500 steps.
     fn batch(&self, step: usize) -> Result<(Vec<RgbImage>, Vec<String>)> {
-        let seen: Vec<(usize, usize)> = (0..webclip::shapes::COLORS.len())
-            .flat_map(|c| (0..webclip::shapes::SHAPES.len()).map(move |s| (c, s)))
-            .filter(|&(c, s)| !webclip::shapes::is_held_out(c, s))
-            .collect();
-        let mut imgs = Vec::with_capacity(self.batch);
-        let mut texts = Vec::with_capacity(self.batch);
-        for i in 0..self.batch {
-            let round = (step * self.batch + i) / seen.len();
-            let order = permutation(seen.len(), self.world.seed, round as u64);
-            let (c, s) = seen[order[(step * self.batch + i) % seen.len()]];
-            let difficulty = self.difficulty(step);
-            let sample = self.world.with_difficulty(difficulty).render((step * self.batch + i) as u64, c, s);
-            imgs.push(sample.image);
-            texts.push(sample.caption);
-        }
-        Ok((imgs, texts))
+        let world = self.world.with_difficulty(self.difficulty(step));
+        let samples = webclip::shapes::balanced_batch(&world, Split::Train, (step * self.batch) as u64, self.batch);
+        Ok(samples.into_iter().map(|s| (s.image, s.caption)).unzip())
     }
 }
 

@@ -126,13 +126,23 @@ pub async fn open_async(choice: DeviceChoice) -> Result<(Device, DeviceInfo)> {
         Ok((device, setup)) => {
             let info = setup.adapter.get_info();
             let software = info.device_type == burn::tensor::wgpu::wgpu::DeviceType::Cpu;
-            Ok((device, DeviceInfo { backend: BackendKind::Wgpu, name: info.name, software, note: None }))
+            // Browsers may hide the adapter's name (SwiftShader's is empty in Chromium).
+            let name = if info.name.is_empty() {
+                format!("WebGPU ({:?}{})", info.device_type, if software { ", software" } else { "" })
+            } else {
+                info.name
+            };
+            Ok((device, DeviceInfo { backend: BackendKind::Wgpu, name, software, note: None }))
         }
-        Err(e) if choice == DeviceChoice::Auto => {
+        // wgpu's error names internal types ("No adapter available for WgpuDevice { … }"); the
+        // user needs to know only that the browser offered no adapter.
+        Err(_) if choice == DeviceChoice::Auto => {
             let (d, mut cpu) = cpu_device();
-            cpu.note = Some(format!("WebGPU is not available ({e}); using the CPU backend"));
+            cpu.note = Some("this browser offers no WebGPU adapter; running on the CPU".into());
             Ok((d, cpu))
         }
-        Err(e) => Err(Error::Device(format!("WebGPU is not available: {e}"))),
+        Err(e) => Err(Error::Device(format!(
+            "WebGPU is not available: the browser offers no adapter (is WebGPU enabled?) [{e}]"
+        ))),
     }
 }

@@ -568,6 +568,30 @@ mod tests {
     }
 }
 
+/// `count` examples starting at example `first` of `split`, class-balanced: each run of as many
+/// examples as the split has classes holds every class once, in a seeded order per run. A
+/// contrastive batch that holds one class twice pushes its two captions apart as if they were
+/// wrong answers, so batches of up to 20 (the seen classes) hold no class twice. Example `i`
+/// looks the same whatever batch it falls in.
+pub fn balanced_batch(world: &ShapesWorld, split: Split, first: u64, count: usize) -> Vec<Sample> {
+    let pool: Vec<(usize, usize)> = (0..COLORS.len())
+        .flat_map(|c| (0..SHAPES.len()).map(move |s| (c, s)))
+        .filter(|&(c, s)| match split {
+            Split::Train => !is_held_out(c, s),
+            Split::HeldOut => is_held_out(c, s),
+            Split::All => true,
+        })
+        .collect();
+    (first..first + count as u64)
+        .map(|idx| {
+            let round = idx / pool.len() as u64;
+            let order = crate::train::permutation(pool.len(), world.seed, round);
+            let (c, s) = pool[order[(idx % pool.len() as u64) as usize]];
+            world.render(idx, c, s)
+        })
+        .collect()
+}
+
 /// The tiny CLIP trained on the shapes world: a 64×64 ViT (patch 8, width 128, 4 blocks) and a
 /// 3-block text transformer of width 96 over the real CLIP vocabulary, projected to 64
 /// dimensions. 5.9 M parameters, 80 % of them the token embedding table (49408 × 96); 11.8 MB in

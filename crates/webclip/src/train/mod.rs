@@ -201,6 +201,11 @@ impl Trainer {
         self.train.total_steps = total_steps;
     }
 
+    /// Changes the number of micro-batches per step (memory versus speed; the loss is the same).
+    pub fn set_accum(&mut self, accum: usize) {
+        self.train.accum = accum.max(1);
+    }
+
     /// The architecture.
     pub fn config(&self) -> &ClipConfig {
         &self.config
@@ -461,6 +466,25 @@ pub struct TrainerState {
     pub updates: u64,
     /// `(key, m, v)` flattened.
     pub moments: Vec<(String, Vec<f32>, Vec<f32>)>,
+}
+
+/// A seeded permutation of `0..n` (SplitMix64 + Fisher–Yates): the epoch order of training
+/// data, and the class order of shapes-world batches. Deterministic across platforms.
+pub fn permutation(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
+    let mut s = seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xDA7A;
+    let mut next = move || {
+        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let mut p: Vec<usize> = (0..n).collect();
+    for i in (1..n).rev() {
+        let j = (next() % (i as u64 + 1)) as usize;
+        p.swap(i, j);
+    }
+    p
 }
 
 /// Sums two sets of gradients parameter by parameter.

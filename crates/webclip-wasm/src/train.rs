@@ -1,0 +1,308 @@
+//! Training in the page: the core's [`webclip::train::Trainer`] behind wasm-bindgen, and the
+//! shapes world for the "Learn" view.
+//!
+//! JS-visible API (typed by pkg/src):
+//! - `model.trainer(options)` → `Promise<Trainer>`; options `{ train: "projections" | "last:N" |
+//!   "all", lockImage, lockText, lr, weightDecay, warmup, steps, batchSize, gradClip }`.
+//! - `trainer.step(images, texts)` → `{ step, loss, lr, logitScale }` (the loss before the
+//!   update); `trainer.evaluate(images, texts)` → `{ loss, similarity }`;
+//!   `trainer.export(dtype)` → `{ config, weights, tokenizer, preprocessor }`;
+//!   `trainer.model()` → an inference `Model` of the current weights; `trainer.wiseFt(alpha)`;
+//!   `trainer.reset()`.
+//! - `shapesBatch(seed, first, count, difficulty, split)` → `{ images, captions, classes }`.
+
+use std::rc::Rc;
+
+use js_sys::{Object, Promise, Reflect, Uint8Array};
+use serde::Deserialize;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
+use webclip::Clip;
+use webclip::export::WeightDtype;
+use webclip::train::{TrainConfig, TrainMode, Trainable};
+
+use crate::{Images, Model, js_err, to_js};
+
+/// Options of `model.trainer(…)`; every field optional.
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TrainerOptions {
+    train: Option<String>,
+    lock_image: Option<bool>,
+    lock_text: Option<bool>,
+    lr: Option<f64>,
+    weight_decay: Option<f64>,
+    warmup: Option<usize>,
+    /// Length of the run for the cosine schedule (without it the rate stays at `lr` after warmup).
+    steps: Option<usize>,
+    /// Largest micro-batch: a step with more pairs accumulates (features cached, same loss).
+    batch_size: Option<usize>,
+    grad_clip: Option<f64>,
+    /// Accepted for the npm contract; training itself is deterministic (no dropout, no
+    /// sampling), so the data order — the caller's — is the only randomness.
+    #[allow(dead_code)]
+    seed: Option<u32>,
+}
+
+impl TrainerOptions {
+    fn parse(value: JsValue) -> Result<Self, JsError> {
+        if value.is_undefined() || value.is_null() {
+            return Ok(Self::default());
+        }
+        serde_wasm_bindgen::from_value(value).map_err(|e| JsError::new(&format!("trainer options: {e}")))
+    }
+
+    fn config(&self) -> Result<(TrainConfig, usize), JsError> {
+        let mode: TrainMode = self.train.as_deref().unwrap_or("projections").parse().map_err(js_err)?;
+        let mut c = TrainConfig {
+            trainable: Trainable {
+                mode,
+                lock_image: self.lock_image.unwrap_or(false),
+                lock_text: self.lock_text.unwrap_or(false),
+            },
+            lr: self.lr.unwrap_or(1e-5),
+            warmup: self.warmup.unwrap_or(0),
+            // A cosine over ~forever is a constant rate.
+            total_steps: self.steps.unwrap_or(usize::MAX / 2),
+            grad_clip: Some(self.grad_clip.unwrap_or(1.0)).filter(|g| *g > 0.0),
+            ..TrainConfig::default()
+        };
+        if let Some(wd) = self.weight_decay {
+            if !(wd.is_finite() && wd >= 0.0) {
+                return Err(JsError::new(&format!("weightDecay must be a non-negative number, got {wd}")));
+            }
+            c.adamw.weight_decay = wd;
+        }
+        let micro = self.batch_size.unwrap_or(usize::MAX);
+        if micro == 0 {
+            return Err(JsError::new("batchSize must be at least 1"));
+        }
+        Ok((c, micro))
+    }
+}
+
+/// A copy of `clip` sharing its weights (tensors are immutable: training makes new ones).
+async fn fork(clip: &Clip) -> webclip::Result<Clip> {
+    Clip::from_parts(
+        clip.model().clone(),
+        clip.config().clone(),
+        clip.tokenizer().clone(),
+        clip.preprocess_config().clone(),
+        clip.device(),
+    )
+    .await
+}
+
+/// Contrastive training of a loaded model, on its device.
+#[wasm_bindgen]
+pub struct Trainer {
+    inner: Rc<TrainerInner>,
+}
+
+struct TrainerInner {
+    base: Rc<Clip>,
+    info: webclip::DeviceInfo,
+    config: TrainConfig,
+    micro: usize,
+    /// `None` while a call holds it (calls are serialised by the TS layer; a concurrent call
+    /// gets a clear error instead of a panic).
+    trainer: std::cell::RefCell<Option<webclip::train::Trainer>>,
+}
+
+impl TrainerInner {
+    fn take(&self) -> Result<webclip::train::Trainer, JsError> {
+        self.trainer.borrow_mut().take().ok_or_else(|| JsError::new("the trainer is busy (await each call before the next)"))
+    }
+
+    fn put(&self, t: webclip::train::Trainer) {
+        *self.trainer.borrow_mut() = Some(t);
+    }
+}
+
+#[wasm_bindgen]
+impl Model {
+    /// Starts fine-tuning this model (it stays usable; the trainer works on a copy).
+    pub fn trainer(&self, options: JsValue) -> Promise {
+        let base = Rc::clone(self.clip());
+        let info = self.info().clone();
+        future_to_promise(async move {
+            let (config, micro) = TrainerOptions::parse(options)?.config()?;
+            let clip = fork(&base).await.map_err(js_err)?;
+            let trainer = webclip::train::Trainer::new(clip, config.clone()).map_err(js_err)?;
+            let inner = TrainerInner { base, info, config, micro, trainer: std::cell::RefCell::new(Some(trainer)) };
+            Ok(Trainer { inner: Rc::new(inner) }.into())
+        })
+    }
+}
+
+#[wasm_bindgen]
+impl Trainer {
+    /// Steps taken.
+    #[wasm_bindgen(getter)]
+    pub fn steps(&self) -> usize {
+        self.inner.trainer.borrow().as_ref().map(|t| t.step_count()).unwrap_or(0)
+    }
+
+    /// One AdamW step on these pairs (image i with text i): `{step, loss, lr, logitScale}`. A
+    /// NaN/inf loss rejects and leaves the weights as they were.
+    pub fn step(&self, images: &Images, texts: Vec<String>) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        let items = images.shared();
+        future_to_promise(async move {
+            let mut t = inner.take()?;
+            t.set_accum(items.len().div_ceil(inner.micro.max(1)).max(1));
+            let result = t.step(&items, &texts).await;
+            inner.put(t);
+            let r = result.map_err(js_err)?;
+            let out = Object::new();
+            set(&out, "step", (r.step + 1) as f64)?;
+            set(&out, "loss", r.loss as f64)?;
+            set(&out, "lr", r.lr)?;
+            set(&out, "logitScale", r.logit_scale as f64)?;
+            Ok(out.into())
+        })
+    }
+
+    /// Loss and the image×text cosine-similarity matrix of these pairs, without updating.
+    pub fn evaluate(&self, images: &Images, texts: Vec<String>) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        let items = images.shared();
+        future_to_promise(async move {
+            let t = inner.take()?;
+            let result = t.evaluate(&items, &texts).await;
+            inner.put(t);
+            Ok(to_js(&result.map_err(js_err)?)?)
+        })
+    }
+
+    /// The current weights as an HF folder: `{config, weights, tokenizer, preprocessor}`
+    /// (`weights` is model.safetensors; `dtype` "f32" (default) or "f16").
+    pub fn export(&self, dtype: Option<String>) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let dtype = match dtype.as_deref() {
+                None | Some("f32") => WeightDtype::F32,
+                Some("f16") => WeightDtype::F16,
+                Some(other) => return Err(JsError::new(&format!("dtype must be \"f32\" or \"f16\", got {other:?}")).into()),
+            };
+            let t = inner.take()?;
+            let snap = t.snapshot().await;
+            inner.put(t);
+            let folder = webclip::export::export_hf(&snap.map_err(js_err)?, dtype).await.map_err(js_err)?;
+            let out = Object::new();
+            set(&out, "config", String::from_utf8_lossy(&folder.config).into_owned())?;
+            set(&out, "weights", Uint8Array::from(folder.weights.as_slice()))?;
+            set(&out, "tokenizer", String::from_utf8_lossy(&folder.tokenizer).into_owned())?;
+            set(&out, "preprocessor", String::from_utf8_lossy(&folder.preprocessor).into_owned())?;
+            Ok(out.into())
+        })
+    }
+
+    /// An inference model of the current weights (classify with the tuned model).
+    pub fn model(&self) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let t = inner.take()?;
+            let snap = t.snapshot().await;
+            inner.put(t);
+            Ok(Model::from_clip(snap.map_err(js_err)?, inner.info.clone()).into())
+        })
+    }
+
+    /// WiSE-FT: an inference model with weights `(1 − alpha)·start + alpha·current`.
+    #[wasm_bindgen(js_name = wiseFt)]
+    pub fn wise_ft(&self, alpha: f64) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let t = inner.take()?;
+            let snap = t.snapshot().await;
+            inner.put(t);
+            let (tuned, config, tokenizer, preprocess, device) = snap.map_err(js_err)?.into_parts();
+            let mixed = webclip::train::wise_ft(inner.base.model(), tuned, alpha).map_err(js_err)?;
+            let clip = Clip::from_parts(mixed, config, tokenizer, preprocess, &device).await.map_err(js_err)?;
+            Ok(Model::from_clip(clip, inner.info.clone()).into())
+        })
+    }
+
+    /// Back to the starting weights and a fresh optimiser.
+    pub fn reset(&self) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let old = inner.take()?;
+            let fresh = async {
+                let clip = fork(&inner.base).await?;
+                webclip::train::Trainer::new(clip, inner.config.clone())
+            }
+            .await;
+            match fresh {
+                Ok(t) => inner.put(t),
+                Err(e) => {
+                    inner.put(old);
+                    return Err(js_err(e).into());
+                }
+            }
+            Ok(JsValue::UNDEFINED)
+        })
+    }
+}
+
+pub(crate) fn set(obj: &Object, key: &str, value: impl Into<JsValue>) -> Result<(), JsError> {
+    Reflect::set(obj, &JsValue::from_str(key), &value.into())
+        .map(|_| ())
+        .map_err(|_| JsError::new("internal: could not build a result object"))
+}
+
+/// A batch of the shapes world: `{images, captions, classes}`. `split`: "train" (the 20 seen
+/// combinations, class-balanced), "heldout" (the 4 held out) or "all".
+#[wasm_bindgen(js_name = shapesBatch)]
+pub fn shapes_batch(seed: u32, first: u32, count: u32, difficulty: f32, split: &str) -> Result<JsValue, JsError> {
+    let split = match split {
+        "train" => webclip::shapes::Split::Train,
+        "heldout" => webclip::shapes::Split::HeldOut,
+        "all" => webclip::shapes::Split::All,
+        other => return Err(JsError::new(&format!("split must be \"train\", \"heldout\" or \"all\", got {other:?}"))),
+    };
+    if count == 0 || count > 1024 {
+        return Err(JsError::new(&format!("count must be 1..=1024, got {count}")));
+    }
+    let cfg = webclip::shapes::tiny_clip_config();
+    let world = webclip::shapes::ShapesWorld::new(seed as u64, cfg.vision.image_size[0]).with_difficulty(difficulty);
+    let samples = webclip::shapes::balanced_batch(&world, split, first as u64, count as usize);
+    let mut images = Images::new();
+    let captions = js_sys::Array::new();
+    let classes = js_sys::Array::new();
+    for s in samples {
+        captions.push(&JsValue::from_str(&s.caption));
+        classes.push(&JsValue::from_str(&s.class_name()));
+        images.push_image(s.image);
+    }
+    let out = Object::new();
+    set(&out, "images", images)?;
+    set(&out, "captions", captions)?;
+    set(&out, "classes", classes)?;
+    Ok(out.into())
+}
+
+/// The tiny CLIP architecture the shapes world is trained with (HF config.json).
+#[wasm_bindgen(js_name = shapesConfig)]
+pub fn shapes_config() -> String {
+    webclip::export::hf_config(&webclip::shapes::tiny_clip_config(), "float32").to_string()
+}
+
+/// The 24 class names and which are held out: `[{name, heldOut}]`.
+#[wasm_bindgen(js_name = shapesClasses)]
+pub fn shapes_classes() -> Result<JsValue, JsError> {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Class {
+        name: String,
+        held_out: bool,
+    }
+    let mut out = Vec::new();
+    for c in 0..webclip::shapes::COLORS.len() {
+        for s in 0..webclip::shapes::SHAPES.len() {
+            out.push(Class { name: webclip::shapes::class_name(c, s), held_out: webclip::shapes::is_held_out(c, s) });
+        }
+    }
+    to_js(&out)
+}

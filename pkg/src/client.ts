@@ -1,0 +1,238 @@
+// `loadModelInWorker`: the same model API, with the model in a dedicated module worker so the
+// page stays responsive. The page side validates inputs (TypeErrors are thrown here, before
+// anything is sent) and keeps the pending calls; the worker (worker.ts) runs `loadModel`.
+
+import { checkImages, isImageBitmap } from "./images.js";
+import { checkBackend, checkClassifyOptions, checkSource, checkTexts, progressReporter } from "./model.js";
+import type { ModelInfo, Op, RequestBody, Results, WorkerLoadSettings, WorkerMessage, WorkerRequest } from "./protocol.js";
+import { absoluteUrl, describe } from "./source.js";
+import type {
+  Backend,
+  ClassifyOptions,
+  ClipModel,
+  ImageInput,
+  LabelProb,
+  ModelSource,
+  Progress,
+  RankEntry,
+  TemplateSetName,
+  WorkerLoadOptions,
+} from "./types.js";
+
+interface Pending {
+  resolve: (value: never) => void;
+  reject: (error: Error) => void;
+  onProgress?: (p: Progress) => void;
+}
+
+/** Loads a model inside a new Web Worker; `dispose()` ends the worker. */
+export async function loadModelInWorker(source: ModelSource, options: WorkerLoadOptions = {}): Promise<ClipModel> {
+  const backend = checkBackend(options.backend);
+  checkSource(source);
+  const onProgress = progressReporter(options.onProgress);
+  const settings: WorkerLoadSettings = { backend };
+  if (options.cache !== undefined) settings.cache = options.cache;
+  if (options.wasmUrl !== undefined) settings.wasmUrl = absoluteUrl(options.wasmUrl);
+  if (options.fetchOptions !== undefined) settings.fetchOptions = cloneableFetchOptions(options.fetchOptions);
+  const src = typeof source === "string" || source instanceof URL ? absoluteUrl(source) : source;
+
+  // Written out in full so that bundlers (Vite, webpack 5, …) see and emit the worker script.
+  const worker =
+    options.workerUrl !== undefined
+      ? new Worker(absoluteUrl(options.workerUrl), { type: "module", name: "webclip" })
+      : new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "webclip" });
+  const channel = new Channel(worker, options.workerUrl !== undefined ? absoluteUrl(options.workerUrl) : new URL("./worker.js", import.meta.url).href);
+  try {
+    const info = await channel.call({ op: "load", source: src, options: settings }, [], onProgress);
+    return new WorkerClipModel(channel, info);
+  } catch (e) {
+    channel.close(e instanceof Error ? e : new Error(String(e)));
+    throw e;
+  }
+}
+
+function cloneableFetchOptions(init: RequestInit): RequestInit {
+  const { signal, window, headers, ...rest } = init as RequestInit & { window?: unknown };
+  if (signal != null) throw new TypeError("options.fetchOptions.signal cannot be sent to a worker");
+  void window;
+  return headers === undefined ? rest : { ...rest, headers: Object.fromEntries(new Headers(headers)) };
+}
+
+/** Requests with ids and their pending promises; fails them all when the worker dies. */
+class Channel {
+  #worker: Worker;
+  #next = 1;
+  #pending = new Map<number, Pending>();
+  #closed: Error | null = null;
+
+  constructor(worker: Worker, scriptUrl: string) {
+    this.#worker = worker;
+    worker.addEventListener("message", (ev: MessageEvent<WorkerMessage>) => this.#onMessage(ev.data));
+    worker.addEventListener("error", (ev: ErrorEvent) => {
+      ev.preventDefault();
+      const what = ev.message
+        ? `: ${ev.message}${ev.filename ? ` (${ev.filename}:${ev.lineno})` : ""}`
+        : ` (its script ${scriptUrl} failed to load, or it crashed)`;
+      this.close(new Error(`webclip worker died${what} — the model must be reloaded`));
+    });
+    worker.addEventListener("messageerror", () => {
+      this.close(new Error("webclip worker sent a message that could not be read — the model must be reloaded"));
+    });
+  }
+
+  get closed(): Error | null {
+    return this.#closed;
+  }
+
+  call<O extends Op>(body: Extract<RequestBody, { op: O }>, transfer: Transferable[] = [], onProgress?: (p: Progress) => void): Promise<Results[O]> {
+    if (this.#closed) return Promise.reject(this.#closed);
+    const id = this.#next++;
+    return new Promise<Results[O]>((resolve, reject) => {
+      this.#pending.set(id, { resolve: resolve as (v: never) => void, reject, ...(onProgress ? { onProgress } : {}) });
+      try {
+        this.#worker.postMessage({ ...body, id } as WorkerRequest, transfer);
+      } catch (e) {
+        this.#pending.delete(id);
+        reject(e instanceof Error ? e : new Error(String(e)));
+      }
+    });
+  }
+
+  #onMessage(msg: WorkerMessage): void {
+    const pending = this.#pending.get(msg.id);
+    if (!pending) return;
+    if (msg.type === "progress") {
+      pending.onProgress?.(msg.progress);
+      return;
+    }
+    this.#pending.delete(msg.id);
+    if (msg.ok) {
+      pending.resolve(msg.result as never);
+    } else {
+      const Ctor = msg.name === "TypeError" ? TypeError : msg.name === "RangeError" ? RangeError : Error;
+      pending.reject(new Ctor(msg.error));
+    }
+  }
+
+  /** Ends the worker; pending and later calls reject with `error`. */
+  close(error: Error): void {
+    if (this.#closed) return;
+    this.#closed = error;
+    this.#worker.terminate();
+    for (const p of this.#pending.values()) p.reject(error);
+    this.#pending.clear();
+  }
+}
+
+/**
+ * Images ready to post: encoded bytes and ImageBitmaps are transferred (the caller's
+ * ArrayBuffers/ImageBitmaps are detached), Blobs and ImageData are copied.
+ */
+function forTransfer(images: readonly ImageInput[]): { images: ImageInput[]; transfer: Transferable[] } {
+  const transfer = new Set<Transferable>();
+  const out = images.map((img): ImageInput => {
+    if (img instanceof ArrayBuffer) {
+      transfer.add(img);
+      return img;
+    }
+    if (img instanceof Uint8Array) {
+      // A view of part of a buffer would drag (and detach) the whole buffer: send a copy.
+      if (img.byteOffset !== 0 || img.byteLength !== img.buffer.byteLength || !(img.buffer instanceof ArrayBuffer)) {
+        const copy = img.slice();
+        transfer.add(copy.buffer);
+        return copy;
+      }
+      transfer.add(img.buffer);
+      return img;
+    }
+    if (isImageBitmap(img)) transfer.add(img);
+    return img;
+  });
+  return { images: out, transfer: [...transfer] };
+}
+
+class WorkerClipModel implements ClipModel {
+  readonly backend: Backend;
+  readonly adapter: string;
+  readonly deviceNote: string | undefined;
+  readonly embeddingDim: number;
+  readonly imageSize: readonly [number, number];
+  readonly logitScale: number;
+  readonly inWorker = true;
+
+  #channel: Channel;
+
+  constructor(channel: Channel, info: ModelInfo) {
+    this.#channel = channel;
+    this.backend = info.backend;
+    this.adapter = info.adapter;
+    this.deviceNote = info.deviceNote;
+    this.embeddingDim = info.embeddingDim;
+    this.imageSize = [info.imageSize[0], info.imageSize[1]];
+    this.logitScale = info.logitScale;
+  }
+
+  #check(): void {
+    const closed = this.#channel.closed;
+    if (closed) throw closed;
+  }
+
+  async embedImages(images: readonly ImageInput[]): Promise<Float32Array[]> {
+    checkImages(images);
+    this.#check();
+    if (images.length === 0) return [];
+    const t = forTransfer(images);
+    return this.#channel.call({ op: "embedImages", images: t.images }, t.transfer);
+  }
+
+  async embedTexts(texts: readonly string[]): Promise<Float32Array[]> {
+    checkTexts(texts);
+    this.#check();
+    if (texts.length === 0) return [];
+    return this.#channel.call({ op: "embedTexts", texts: [...texts] });
+  }
+
+  async classify(images: readonly ImageInput[], labels: readonly string[], options?: ClassifyOptions): Promise<LabelProb[][]> {
+    checkImages(images);
+    checkTexts(labels, "labels");
+    const opts = checkClassifyOptions(options);
+    this.#check();
+    if (images.length === 0) return [];
+    const t = forTransfer(images);
+    const templates = opts.templates === undefined || typeof opts.templates === "string" ? opts.templates : [...opts.templates];
+    const sent: ClassifyOptions = { ...(templates !== undefined ? { templates } : {}), ...(opts.topK !== undefined ? { topK: opts.topK } : {}) };
+    return this.#channel.call({ op: "classify", images: t.images, labels: [...labels], options: sent }, t.transfer);
+  }
+
+  async rank(text: string, images: readonly ImageInput[]): Promise<RankEntry[]> {
+    if (typeof text !== "string") throw new TypeError(`text must be a string, got ${describe(text)}`);
+    checkImages(images);
+    this.#check();
+    if (images.length === 0) return [];
+    const t = forTransfer(images);
+    return this.#channel.call({ op: "rank", text, images: t.images }, t.transfer);
+  }
+
+  async templates(name: TemplateSetName): Promise<string[]> {
+    if (typeof name !== "string") throw new TypeError(`template set name must be a string, got ${describe(name)}`);
+    this.#check();
+    return this.#channel.call({ op: "templates", name });
+  }
+
+  async prepareLabels(labels: readonly string[], options?: Pick<ClassifyOptions, "templates">): Promise<void> {
+    checkTexts(labels, "labels");
+    const opts = checkClassifyOptions(options);
+    this.#check();
+    const templates = opts.templates === undefined || typeof opts.templates === "string" ? opts.templates : [...opts.templates];
+    await this.#channel.call({ op: "prepareLabels", labels: [...labels], options: templates !== undefined ? { templates } : {} });
+  }
+
+  async memoryBytes(): Promise<number> {
+    this.#check();
+    return this.#channel.call({ op: "memoryBytes" });
+  }
+
+  dispose(): void {
+    this.#channel.close(new Error("model disposed"));
+  }
+}

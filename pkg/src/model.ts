@@ -1,0 +1,285 @@
+// The model on the current thread (main thread or inside a worker): the wasm core wrapped with
+// types, a call queue, and the error policy (core errors pass through; a trap poisons).
+
+import init, { Images, Model, lastPanic, templateSet, wasmMemoryBytes } from "../wasm/webclip_wasm.js";
+import { checkImages, toWasmImages } from "./images.js";
+import { absoluteUrl, checkFilesSource, describe, fetchFolder, filesFromObject } from "./source.js";
+import type {
+  Backend,
+  BackendChoice,
+  ClassifyOptions,
+  ClipModel,
+  ImageInput,
+  LabelProb,
+  LoadOptions,
+  ModelSource,
+  Progress,
+  RankEntry,
+  TemplateSetName,
+} from "./types.js";
+
+// ---- the wasm instance ------------------------------------------------------------------------
+
+let wasmReady: Promise<void> | null = null;
+
+/** Instantiates the wasm module once (later calls share it; a failed start may be retried). */
+export function initWasm(wasmUrl?: string | URL): Promise<void> {
+  if (!wasmReady) {
+    const arg = wasmUrl === undefined ? undefined : { module_or_path: absoluteUrl(wasmUrl) };
+    wasmReady = init(arg).then(
+      () => watchTraps(),
+      (e: unknown) => {
+        wasmReady = null;
+        throw new Error(`could not start the webclip WebAssembly module: ${e instanceof Error ? e.message : String(e)}`);
+      },
+    );
+  }
+  return wasmReady;
+}
+
+// A Rust panic (or an allocation failure) aborts: a `WebAssembly.RuntimeError` ("unreachable").
+// After one the instance's state is undefined, so every model of this instance is unusable. The
+// trap may be thrown synchronously from a call, or (inside async Rust, polled from a microtask)
+// reported as an uncaught error — which would leave the call's promise pending forever, so calls
+// also race against a trap signal fed by the global error events.
+
+let fatal: Error | null = null;
+let inFlight = 0;
+const trapWaiters = new Set<(e: Error) => void>();
+
+function fatalError(trap: Error): Error {
+  if (!fatal) {
+    let panic: string | undefined;
+    try {
+      panic = lastPanic() ?? undefined;
+    } catch {
+      panic = undefined;
+    }
+    fatal = new Error(`webclip internal error: ${panic ?? trap.message} — the model must be reloaded`);
+  }
+  return fatal;
+}
+
+function onTrap(reason: unknown, event: Event): void {
+  if (inFlight === 0 || !(reason instanceof WebAssembly.RuntimeError)) return;
+  const err = fatalError(reason);
+  for (const reject of trapWaiters) reject(err);
+  // In a worker, handled here: don't let it reach the page as the worker's "error" event.
+  if (typeof (globalThis as { document?: unknown }).document === "undefined") event.preventDefault();
+}
+
+let watching = false;
+function watchTraps(): void {
+  if (watching || typeof globalThis.addEventListener !== "function") return;
+  watching = true;
+  globalThis.addEventListener("error", (ev) => onTrap((ev as ErrorEvent).error, ev));
+  globalThis.addEventListener("unhandledrejection", (ev) => onTrap((ev as PromiseRejectionEvent).reason, ev));
+}
+
+/** Runs a wasm call with the trap policy: core errors pass through, a trap becomes fatal. */
+async function guarded<T>(call: () => Promise<T>): Promise<T> {
+  if (fatal) throw fatal;
+  inFlight++;
+  let reject!: (e: Error) => void;
+  const trapped = new Promise<never>((_, r) => (reject = r));
+  trapWaiters.add(reject);
+  try {
+    return await Promise.race([call(), trapped]);
+  } catch (e) {
+    if (fatal) throw fatal;
+    if (e instanceof WebAssembly.RuntimeError) throw fatalError(e);
+    if (e instanceof Error) throw e;
+    throw new Error(String(e));
+  } finally {
+    trapWaiters.delete(reject);
+    inFlight--;
+  }
+}
+
+// ---- validation -------------------------------------------------------------------------------
+
+const BACKENDS: readonly BackendChoice[] = ["auto", "webgpu", "cpu"];
+
+export function checkBackend(backend: unknown): BackendChoice {
+  if (backend === undefined) return "auto";
+  if (typeof backend !== "string" || !(BACKENDS as readonly string[]).includes(backend)) {
+    throw new TypeError(`options.backend must be "auto", "webgpu" or "cpu", got ${typeof backend === "string" ? JSON.stringify(backend) : describe(backend)}`);
+  }
+  return backend as BackendChoice;
+}
+
+export function checkTexts(texts: unknown, what = "texts"): asserts texts is readonly string[] {
+  if (!Array.isArray(texts)) throw new TypeError(`${what} must be an array of strings, got ${describe(texts)}`);
+  texts.forEach((t, i) => {
+    if (typeof t !== "string") throw new TypeError(`${what}[${i}] must be a string, got ${describe(t)}`);
+  });
+}
+
+export function checkClassifyOptions(options: unknown): ClassifyOptions {
+  if (options === undefined || options === null) return {};
+  if (typeof options !== "object") throw new TypeError(`classify options must be an object {templates?, topK?}, got ${describe(options)}`);
+  const { templates, topK } = options as ClassifyOptions;
+  if (templates !== undefined && typeof templates !== "string") checkTexts(templates, "options.templates");
+  if (topK !== undefined && !(Number.isInteger(topK) && topK >= 1 && topK <= 0xffffffff)) {
+    throw new TypeError(`options.topK must be a positive integer, got ${String(topK)}`);
+  }
+  return { ...(templates !== undefined ? { templates } : {}), ...(topK !== undefined ? { topK } : {}) };
+}
+
+export function checkSource(source: unknown): void {
+  if (typeof source === "string" || source instanceof URL) return;
+  checkFilesSource(source);
+}
+
+/** Calls `onProgress` without letting its exceptions break loading. */
+export function progressReporter(onProgress: LoadOptions["onProgress"]): (p: Progress) => void {
+  if (onProgress !== undefined && typeof onProgress !== "function") {
+    throw new TypeError(`options.onProgress must be a function, got ${describe(onProgress)}`);
+  }
+  return (p) => {
+    try {
+      onProgress?.(p);
+    } catch (e) {
+      console.error("webclip: onProgress threw", e);
+    }
+  };
+}
+
+// ---- the model --------------------------------------------------------------------------------
+
+/** Loads a model on this thread (the main thread or any worker). */
+export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<ClipModel> {
+  const started = performance.now();
+  const backend = checkBackend(options.backend);
+  checkSource(source);
+  const progress = progressReporter(options.onProgress);
+  const wasm = initWasm(options.wasmUrl);
+  wasm.catch(() => {}); // awaited below; don't report it unhandled while files download
+  const files =
+    typeof source === "string" || source instanceof URL
+      ? await fetchFolder(source, options, progress)
+      : await filesFromObject(source);
+  await wasm;
+  progress({ stage: "load" });
+  const model = await guarded(() =>
+    Model.load(files.config, files.openClipConfig, files.weights, files.tokenizer, files.preprocessor, backend),
+  );
+  const clip = new LocalClipModel(model);
+  progress({ stage: "ready", backend: clip.backend, seconds: (performance.now() - started) / 1000 });
+  return clip;
+}
+
+/** A model in this thread's wasm instance. */
+export class LocalClipModel implements ClipModel {
+  readonly backend: Backend;
+  readonly adapter: string;
+  readonly deviceNote: string | undefined;
+  readonly embeddingDim: number;
+  readonly imageSize: readonly [number, number];
+  readonly logitScale: number;
+  readonly inWorker = false;
+
+  #model: Model | null;
+  #tail: Promise<unknown> = Promise.resolve();
+
+  constructor(model: Model) {
+    this.#model = model;
+    this.backend = model.backend as Backend;
+    this.adapter = model.adapter;
+    this.deviceNote = model.deviceNote ?? undefined;
+    this.embeddingDim = model.embeddingDim;
+    const size = model.imageSize;
+    this.imageSize = [size[0]!, size[1]!];
+    this.logitScale = model.logitScale;
+  }
+
+  /** Runs `fn` after every earlier call of this model has settled (one GPU stream at a time). */
+  #enqueue<T>(fn: (model: Model) => Promise<T>): Promise<T> {
+    const run = this.#tail.then(() => {
+      const model = this.#model;
+      if (!model) throw new Error("model disposed");
+      return guarded(() => fn(model));
+    });
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  async #withImages<T>(inputs: readonly ImageInput[], fn: (model: Model, images: Images) => Promise<T>): Promise<T> {
+    return this.#enqueue(async (model) => {
+      const images = await toWasmImages(inputs, Images);
+      try {
+        return await fn(model, images);
+      } finally {
+        images.free();
+      }
+    });
+  }
+
+  #rows(flat: Float32Array, n: number): Float32Array[] {
+    const dim = this.embeddingDim;
+    if (flat.length !== n * dim) throw new Error(`webclip: expected ${n}×${dim} floats, got ${flat.length}`);
+    const out: Float32Array[] = [];
+    for (let i = 0; i < n; i++) out.push(flat.slice(i * dim, (i + 1) * dim));
+    return out;
+  }
+
+  async embedImages(images: readonly ImageInput[]): Promise<Float32Array[]> {
+    checkImages(images);
+    if (!this.#model) throw new Error("model disposed");
+    if (images.length === 0) return [];
+    return this.#withImages(images, async (model, imgs) => this.#rows((await model.embedImages(imgs)) as Float32Array, images.length));
+  }
+
+  async embedTexts(texts: readonly string[]): Promise<Float32Array[]> {
+    checkTexts(texts);
+    if (!this.#model) throw new Error("model disposed");
+    if (texts.length === 0) return [];
+    return this.#enqueue(async (model) => this.#rows((await model.embedTexts([...texts])) as Float32Array, texts.length));
+  }
+
+  async classify(images: readonly ImageInput[], labels: readonly string[], options?: ClassifyOptions): Promise<LabelProb[][]> {
+    checkImages(images);
+    checkTexts(labels, "labels");
+    const { templates, topK } = checkClassifyOptions(options);
+    if (!this.#model) throw new Error("model disposed");
+    if (images.length === 0) return [];
+    const tpl = templates === undefined || typeof templates === "string" ? templates : [...templates];
+    return this.#withImages(images, async (model, imgs) => (await model.classify(imgs, [...labels], tpl, topK)) as LabelProb[][]);
+  }
+
+  async rank(text: string, images: readonly ImageInput[]): Promise<RankEntry[]> {
+    if (typeof text !== "string") throw new TypeError(`text must be a string, got ${describe(text)}`);
+    checkImages(images);
+    if (!this.#model) throw new Error("model disposed");
+    if (images.length === 0) return [];
+    return this.#withImages(images, async (model, imgs) => (await model.rank(text, imgs)) as RankEntry[]);
+  }
+
+  async templates(name: TemplateSetName): Promise<string[]> {
+    if (typeof name !== "string") throw new TypeError(`template set name must be a string, got ${describe(name)}`);
+    if (!this.#model) throw new Error("model disposed");
+    return guarded(async () => templateSet(name));
+  }
+
+  async prepareLabels(labels: readonly string[], options?: Pick<ClassifyOptions, "templates">): Promise<void> {
+    checkTexts(labels, "labels");
+    const { templates } = checkClassifyOptions(options);
+    if (!this.#model) throw new Error("model disposed");
+    const tpl = templates === undefined || typeof templates === "string" ? templates : [...templates];
+    await this.#enqueue(async (model) => {
+      await model.prepareLabels([...labels], tpl);
+    });
+  }
+
+  async memoryBytes(): Promise<number> {
+    if (!this.#model) throw new Error("model disposed");
+    return wasmMemoryBytes();
+  }
+
+  dispose(): void {
+    const model = this.#model;
+    this.#model = null;
+    // Safe while a call runs: the call holds its own reference to the weights.
+    if (model && !fatal) model.free();
+  }
+}

@@ -1,0 +1,80 @@
+// Messages between the page (client.ts) and the worker (worker.ts). Every request carries an
+// id; the worker answers each with exactly one response (ok: true with the result, or ok: false
+// with the error) and, for "load", any number of progress messages before it.
+
+import type {
+  Backend,
+  BackendChoice,
+  ClassifyOptions,
+  ImageInput,
+  LabelProb,
+  ModelFilesSource,
+  Progress,
+  RankEntry,
+} from "./types.js";
+
+/** Load options as sent to the worker (functions stay on the page; URLs are absolute). */
+export interface WorkerLoadSettings {
+  backend: BackendChoice;
+  cache?: boolean | string;
+  wasmUrl?: string;
+  fetchOptions?: RequestInit;
+}
+
+export type WorkerRequest =
+  | { id: number; op: "load"; source: string | ModelFilesSource; options: WorkerLoadSettings }
+  | { id: number; op: "embedImages"; images: ImageInput[] }
+  | { id: number; op: "embedTexts"; texts: string[] }
+  | { id: number; op: "classify"; images: ImageInput[]; labels: string[]; options: ClassifyOptions }
+  | { id: number; op: "rank"; text: string; images: ImageInput[] }
+  | { id: number; op: "templates"; name: string }
+  | { id: number; op: "prepareLabels"; labels: string[]; options: ClassifyOptions }
+  | { id: number; op: "memoryBytes" };
+
+export type Op = WorkerRequest["op"];
+
+/** A request without its id (the client assigns ids). */
+export type RequestBody = WorkerRequest extends infer R ? (R extends { id: number } ? Omit<R, "id"> : never) : never;
+
+/** The properties of a loaded model, sent once after "load". */
+export interface ModelInfo {
+  backend: Backend;
+  adapter: string;
+  deviceNote: string | undefined;
+  embeddingDim: number;
+  imageSize: [number, number];
+  logitScale: number;
+}
+
+export interface Results {
+  load: ModelInfo;
+  embedImages: Float32Array[];
+  embedTexts: Float32Array[];
+  classify: LabelProb[][];
+  rank: RankEntry[];
+  templates: string[];
+  prepareLabels: void;
+  memoryBytes: number;
+}
+
+export type OkResponse = { [O in Op]: { id: number; type: "response"; ok: true; op: O; result: Results[O] } }[Op];
+
+export interface ErrorResponse {
+  id: number;
+  type: "response";
+  ok: false;
+  /** The error's message (the core's message for model errors). */
+  error: string;
+  /** The error's class name ("Error", "TypeError", …), so the page can rebuild it. */
+  name: string;
+}
+
+export type WorkerResponse = OkResponse | ErrorResponse;
+
+export interface ProgressMessage {
+  id: number;
+  type: "progress";
+  progress: Progress;
+}
+
+export type WorkerMessage = WorkerResponse | ProgressMessage;
