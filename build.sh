@@ -10,6 +10,7 @@
 #   ./build.sh test       everything CI checks: fmt, clippy (host + wasm32), all Rust tests, the
 #                         browser tests in headless Chromium
 #   ./build.sh bench      CPU benchmark of ViT-B/32 (webclip, then PyTorch if ~/.cache/refenv exists)
+#   ./build.sh bench-web  browser benchmark against onnxruntime-web (tests/bench)
 #   ./build.sh fixtures   regenerate tests/fixtures with the reference implementation
 #
 # One target dir for everything ($CARGO_TARGET_DIR, default ~/.cache/webclip/target) and one
@@ -57,8 +58,9 @@ build() {
 }
 
 # The browser build needs wasm-bindgen-cli at exactly the lockfile's wasm-bindgen version (the
-# generated JS glue must match the library), wasm-opt (Debian's binaryen), Node/npm (package
-# build and the browser tests) and, for tests, Debian's chromium. Each is installed only when
+# generated JS glue must match the library), Node/npm (the package build, wasm-opt from npm
+# `binaryen` — Debian's binaryen 108 breaks this module's externref table — and the browser
+# tests) and, for tests, Debian's chromium. Each is installed only when
 # missing or at the wrong version.
 ensure_web_tools() {
     local want have
@@ -69,7 +71,6 @@ ensure_web_tools() {
         cargo install --quiet wasm-bindgen-cli --version "$want"
     fi
     local missing=()
-    command -v wasm-opt >/dev/null || missing+=(binaryen)
     command -v node >/dev/null || missing+=(nodejs npm)
     if [ "${1:-}" = "browser" ] && ! [ -x "${CHROMIUM:-/usr/bin/chromium}" ]; then missing+=(chromium); fi
     if [ ${#missing[@]} -gt 0 ]; then
@@ -99,20 +100,20 @@ build_web() {
     log "cargo build --profile wasm --target wasm32-unknown-unknown -p webclip-wasm"
     cargo build --profile wasm --locked -p webclip-wasm --target wasm32-unknown-unknown
     local sum stamp=pkg/wasm/.source-sha256
+    npm_ci pkg
     sum=$(sha256sum "$WASM_OUT" | cut -d' ' -f1)
     if ! [ -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ] || ! [ -f pkg/wasm/webclip_wasm_bg.wasm ]; then
         log "wasm-bindgen + wasm-opt ($(du -m "$WASM_OUT" | cut -f1) MB in)"
         rm -rf pkg/wasm
         wasm-bindgen --target web --out-dir pkg/wasm "$WASM_OUT"
-        wasm-opt -O3 --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int \
-            --enable-sign-ext --enable-mutable-globals --enable-simd \
+        pkg/node_modules/.bin/wasm-opt -O3 --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int \
+            --enable-sign-ext --enable-mutable-globals --enable-simd --enable-reference-types \
             pkg/wasm/webclip_wasm_bg.wasm -o pkg/wasm/webclip_wasm_bg.opt.wasm
         mv pkg/wasm/webclip_wasm_bg.opt.wasm pkg/wasm/webclip_wasm_bg.wasm
         echo "$sum" >"$stamp"
         printf 'pkg/wasm/webclip_wasm_bg.wasm: %s bytes, %s gzipped\n' \
             "$(stat -c %s pkg/wasm/webclip_wasm_bg.wasm)" "$(gzip -9 -c pkg/wasm/webclip_wasm_bg.wasm | wc -c)" >&2
     fi
-    npm_ci pkg
     log "npm run build (pkg/)"
     (cd pkg && npm run --silent build)
     rm -rf www/vendor/webclip
@@ -165,6 +166,20 @@ bench() {
     fi
 }
 
+# Browser benchmark against onnxruntime-web on the same weights (tests/bench/README.md). Needs the
+# reference venv for the ONNX export (created by `./build.sh fixtures`).
+bench_web() {
+    build_web browser
+    local py="$HOME/.cache/refenv/bin/python"
+    if [ ! -x "$py" ]; then
+        echo "bench-web needs ~/.cache/refenv (run ./build.sh fixtures once)" >&2
+        exit 1
+    fi
+    "$py" tests/reference/export_onnx.py
+    npm_ci tests/bench
+    node tests/bench/run.mjs "$@"
+}
+
 fixtures() {
     local py="$HOME/.cache/refenv/bin/python"
     if [ ! -x "$py" ]; then
@@ -194,9 +209,10 @@ case "$cmd" in
         ;;
     test) run_tests ;;
     bench) bench "$@" ;;
+    bench-web) bench_web "$@" ;;
     fixtures) fixtures ;;
     *)
-        echo "usage: ./build.sh [build|run|serve|web|cli [ARGS]|test|bench|fixtures]" >&2
+        echo "usage: ./build.sh [build|run|serve|web|cli [ARGS]|test|bench|bench-web|fixtures]" >&2
         exit 2
         ;;
 esac

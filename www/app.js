@@ -8,8 +8,12 @@
 // Machine-readable hooks for the browser tests: #app[data-state] ("loading" | "ready" | "busy" |
 // "error") and [data-first-run-ms]; #backend-badge[data-backend]; each image card
 // li.card[data-name][data-status]; each probability row [data-label][data-prob]; each search
-// result [data-name][data-index][data-score] inside #search-results[data-query].
+// result [data-name][data-index][data-score] inside #search-results[data-query]. The root is
+// also "busy" while a training run (Fine-tune or Learn view, train.js) is running.
+//
+// Views: a tablist switches between Classify (default), Fine-tune and Learn; `?view=` picks one.
 
+import { initTraining } from "./train.js";
 
 const PKG = "./vendor/webclip/dist/index.js";
 
@@ -67,7 +71,13 @@ const el = {
   search: $("search-input"),
   searchResults: $("search-results"),
   cards: $("cards"),
+  tabs: [...document.querySelectorAll('#tabs [role="tab"]')],
 };
+
+const VIEWS = ["classify", "finetune", "learn"];
+
+/** The Fine-tune and Learn views (train.js), once started. */
+let training = null;
 
 const state = {
   loadModelInWorker: null,
@@ -206,7 +216,7 @@ function updateAppState() {
   let s;
   if (state.loading) s = "loading";
   else if (!state.model) s = state.loadFailed ? "error" : "loading";
-  else if (state.runPending || state.searchPending) s = "busy";
+  else if (state.runPending || state.searchPending || training?.isBusy()) s = "busy";
   else s = "ready";
   el.app.dataset.state = s;
   el.cards.setAttribute("aria-busy", s === "busy" ? "true" : "false");
@@ -372,13 +382,8 @@ async function loadModel(override) {
     state.modelName = name;
     state.modelGen += 1;
     state.loadFailed = false;
-    if (old) {
-      try {
-        old.dispose();
-      } catch {
-        // already gone
-      }
-    }
+    retireModel(old);
+    training?.modelChanged();
     resetTimings();
     el.tLoad.textContent = `${seconds.toFixed(2)} s`;
     swapDefaultLabels(labelsKind);
@@ -399,6 +404,36 @@ async function loadModel(override) {
       scheduleRun(0);
     }
   }
+}
+
+/** Disposes a model the Classify view no longer uses, unless a training run still needs it. */
+function retireModel(model) {
+  if (!model || model === state.model || training?.holds(model)) return;
+  try {
+    model.dispose();
+  } catch {
+    // already gone
+  }
+}
+
+/** Makes `model` (e.g. the fine-tuned one) the Classify view's model. */
+function adoptModel(model, name, seconds) {
+  state.loadToken += 1; // a load still under way must not replace it
+  state.loading = false;
+  state.pendingName = null;
+  const old = state.model;
+  state.model = model;
+  state.modelName = name;
+  state.modelGen += 1;
+  state.loadFailed = false;
+  retireModel(old);
+  training?.modelChanged();
+  resetTimings();
+  if (seconds != null) el.tLoad.textContent = `${seconds.toFixed(2)} s`;
+  updateBadge();
+  updateAppState();
+  setStatus(`Ready: ${name} on ${model.backend === "webgpu" ? "WebGPU" : "the CPU"}.`);
+  scheduleRun(0);
 }
 
 function resetTimings() {
@@ -470,6 +505,7 @@ function currentKey(labels = currentLabels(), templates = el.templates.value) {
 // Images
 
 function addImages(files) {
+  const out = [];
   let added = 0;
   for (const f of files) {
     if (!(f instanceof Blob)) continue;
@@ -487,12 +523,15 @@ function addImages(files) {
     };
     state.images.push(im);
     el.cards.append(renderCard(im));
+    out.push(im);
     added++;
   }
   if (added) {
     el.clear.disabled = false;
+    training?.imagesChanged();
     scheduleRun(50);
   }
+  return out;
 }
 
 function removeImage(im) {
@@ -503,6 +542,7 @@ function removeImage(im) {
   clearError(`image:${im.id}`);
   el.cards.querySelector(`li.card[data-id="${im.id}"]`)?.remove();
   el.clear.disabled = state.images.length === 0;
+  training?.imagesChanged();
   scheduleSearch(0);
 }
 
@@ -673,6 +713,7 @@ async function run(gen) {
           state.imageTimesIncludeFirst = false;
         }
         if (key === currentKey()) rerenderCard(im);
+        training?.imagesChanged();
       } catch (e) {
         if (model !== state.model) return;
         const msg = errorMessage(e);
@@ -690,6 +731,7 @@ async function run(gen) {
         im.scores = null;
         if (isNew || !alertsByKey.has(`image:${im.id}`)) showError(text, `image:${im.id}`);
         if (key === currentKey()) rerenderCard(im);
+        training?.imagesChanged();
       }
       renderTimings();
     }
@@ -938,11 +980,78 @@ function wireInputs() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Views (a tablist: arrows, Home and End move between the tabs; selection follows focus)
+
+function showView(name, { focus = false, updateUrl = true } = {}) {
+  if (!VIEWS.includes(name)) name = "classify";
+  for (const tab of el.tabs) {
+    const on = tab.dataset.view === name;
+    tab.setAttribute("aria-selected", String(on));
+    tab.tabIndex = on ? 0 : -1;
+    $(tab.getAttribute("aria-controls")).hidden = !on;
+    if (on && focus) tab.focus();
+  }
+  el.app.dataset.view = name;
+  if (updateUrl) {
+    const url = new URL(location.href);
+    if (name === "classify") url.searchParams.delete("view");
+    else url.searchParams.set("view", name);
+    history.replaceState(history.state, "", url);
+  }
+  training?.shown(name);
+}
+
+function wireTabs() {
+  for (const tab of el.tabs) {
+    tab.addEventListener("click", () => showView(tab.dataset.view));
+    tab.addEventListener("keydown", (e) => {
+      const i = el.tabs.indexOf(tab);
+      let j = null;
+      if (e.key === "ArrowRight" || e.key === "ArrowDown") j = (i + 1) % el.tabs.length;
+      else if (e.key === "ArrowLeft" || e.key === "ArrowUp") j = (i - 1 + el.tabs.length) % el.tabs.length;
+      else if (e.key === "Home") j = 0;
+      else if (e.key === "End") j = el.tabs.length - 1;
+      if (j == null) return;
+      e.preventDefault();
+      showView(el.tabs[j].dataset.view, { focus: true });
+    });
+  }
+}
+
+function startTraining() {
+  training = initTraining({
+    state,
+    h,
+    showError,
+    clearError,
+    errorMessage,
+    formatMs,
+    formatPct,
+    formatBytes,
+    median,
+    modelCall,
+    addImages,
+    clearImages,
+    retireModel,
+    adoptModel,
+    updateAppState,
+    loadModelInWorker: () => state.loadModelInWorker,
+    backendChoice: () => el.backend.value,
+    openFilePicker: () => el.fileInput.click(),
+    shapesUrl: SHAPES_URL,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Start
 
 async function main() {
+  startTraining();
   wireInputs();
+  wireTabs();
   const params = new URLSearchParams(location.search);
+  training.configure(params);
+  showView(params.get("view") ?? "classify", { updateUrl: false });
   const backend = params.get("backend");
   if (backend && ["auto", "webgpu", "cpu"].includes(backend)) el.backend.value = backend;
   const templates = params.get("templates");
@@ -976,6 +1085,7 @@ async function main() {
     setStatus("The webclip package could not be loaded.");
     return;
   }
+  training.start();
   await loadModel({ kind: startKind });
 }
 

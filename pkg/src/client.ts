@@ -6,16 +6,26 @@ import { checkImages, isImageBitmap } from "./images.js";
 import { checkBackend, checkClassifyOptions, checkSource, checkTexts, progressReporter } from "./model.js";
 import type { ModelInfo, Op, RequestBody, Results, WorkerLoadSettings, WorkerMessage, WorkerRequest } from "./protocol.js";
 import { absoluteUrl, describe } from "./source.js";
+import { checkExportOptions, checkShapesOptions, checkState, checkTrainerOptions } from "./train.js";
 import type {
   Backend,
   ClassifyOptions,
   ClipModel,
+  ClipTrainer,
+  Evaluation,
+  ExportOptions,
+  ExportedModel,
   ImageInput,
   LabelProb,
   ModelSource,
   Progress,
   RankEntry,
+  ShapesBatch,
+  ShapesBatchOptions,
+  ShapesClass,
+  StepResult,
   TemplateSetName,
+  TrainerOptions,
   WorkerLoadOptions,
 } from "./types.js";
 
@@ -232,7 +242,96 @@ class WorkerClipModel implements ClipModel {
     return this.#channel.call({ op: "memoryBytes" });
   }
 
+  async trainer(options?: TrainerOptions): Promise<ClipTrainer> {
+    const opts = checkTrainerOptions(options);
+    this.#check();
+    const id = await this.#channel.call({ op: "trainer", options: opts });
+    return new WorkerTrainer(this.#channel, id);
+  }
+
+  async shapesBatch(options: ShapesBatchOptions): Promise<ShapesBatch> {
+    const opts = checkShapesOptions(options);
+    this.#check();
+    return this.#channel.call({ op: "shapesBatch", options: opts });
+  }
+
+  async shapesClasses(): Promise<ShapesClass[]> {
+    this.#check();
+    return this.#channel.call({ op: "shapesClasses" });
+  }
+
   dispose(): void {
     this.#channel.close(new Error("model disposed"));
+  }
+}
+
+/** A trainer living in the worker (by id); `steps` mirrors the worker's count from results. */
+class WorkerTrainer implements ClipTrainer {
+  #channel: Channel;
+  #id: number;
+  #disposed = false;
+  #steps = 0;
+
+  constructor(channel: Channel, id: number) {
+    this.#channel = channel;
+    this.#id = id;
+  }
+
+  get steps(): number {
+    return this.#steps;
+  }
+
+  #check(): void {
+    if (this.#disposed) throw new Error("trainer disposed");
+    const closed = this.#channel.closed;
+    if (closed) throw closed;
+  }
+
+  async step(images: readonly ImageInput[], texts: readonly string[]): Promise<StepResult> {
+    checkImages(images);
+    checkTexts(texts);
+    this.#check();
+    const t = forTransfer(images);
+    const r = await this.#channel.call({ op: "trainerStep", trainer: this.#id, images: t.images, texts: [...texts] }, t.transfer);
+    this.#steps = r.step;
+    return r;
+  }
+
+  async evaluate(images: readonly ImageInput[], texts: readonly string[]): Promise<Evaluation> {
+    checkImages(images);
+    checkTexts(texts);
+    this.#check();
+    const t = forTransfer(images);
+    return this.#channel.call({ op: "trainerEvaluate", trainer: this.#id, images: t.images, texts: [...texts] }, t.transfer);
+  }
+
+  async export(options?: ExportOptions): Promise<ExportedModel> {
+    const opts = checkExportOptions(options);
+    this.#check();
+    return this.#channel.call({ op: "trainerExport", trainer: this.#id, options: opts });
+  }
+
+  async saveState(): Promise<Uint8Array> {
+    this.#check();
+    return this.#channel.call({ op: "trainerSaveState", trainer: this.#id });
+  }
+
+  async restore(state: Uint8Array | ArrayBuffer): Promise<void> {
+    const bytes = checkState(state);
+    this.#check();
+    // Copied (not transferred): the caller keeps its bytes, e.g. to store them.
+    this.#steps = await this.#channel.call({ op: "trainerRestore", trainer: this.#id, state: bytes });
+  }
+
+  async reset(): Promise<void> {
+    this.#check();
+    await this.#channel.call({ op: "trainerReset", trainer: this.#id });
+    this.#steps = 0;
+  }
+
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    if (!this.#channel.closed) this.#channel.call({ op: "trainerDispose", trainer: this.#id }).catch(() => {});
   }
 }

@@ -1,21 +1,32 @@
 // The model on the current thread (main thread or inside a worker): the wasm core wrapped with
 // types, a call queue, and the error policy (core errors pass through; a trap poisons).
 
-import init, { Images, Model, lastPanic, templateSet, wasmMemoryBytes } from "../wasm/webclip_wasm.js";
+import init, { Images, Model, lastPanic, shapesBatch, shapesClasses, templateSet, wasmMemoryBytes } from "../wasm/webclip_wasm.js";
+import type { Trainer } from "../wasm/webclip_wasm.js";
 import { checkImages, toWasmImages } from "./images.js";
 import { absoluteUrl, checkFilesSource, describe, fetchFolder, filesFromObject } from "./source.js";
+import { checkExportOptions, checkShapesOptions, checkState, checkTrainerOptions } from "./train.js";
 import type {
   Backend,
   BackendChoice,
   ClassifyOptions,
   ClipModel,
+  ClipTrainer,
+  Evaluation,
+  ExportOptions,
+  ExportedModel,
   ImageInput,
   LabelProb,
   LoadOptions,
   ModelSource,
   Progress,
   RankEntry,
+  ShapesBatch,
+  ShapesBatchOptions,
+  ShapesClass,
+  StepResult,
   TemplateSetName,
+  TrainerOptions,
 } from "./types.js";
 
 // ---- the wasm instance ------------------------------------------------------------------------
@@ -162,7 +173,9 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   await wasm;
   progress({ stage: "load" });
   const model = await guarded(() =>
-    Model.load(files.config, files.openClipConfig, files.weights, files.tokenizer, files.preprocessor, backend),
+    files.randomSeed !== undefined
+      ? Model.random(new TextDecoder().decode(files.config), files.tokenizer, backend, files.randomSeed)
+      : Model.load(files.config, files.openClipConfig, files.weights!, files.tokenizer, files.preprocessor, backend),
   );
   const clip = new LocalClipModel(model);
   progress({ stage: "ready", backend: clip.backend, seconds: (performance.now() - started) / 1000 });
@@ -181,6 +194,7 @@ export class LocalClipModel implements ClipModel {
 
   #model: Model | null;
   #tail: Promise<unknown> = Promise.resolve();
+  #trainers = new Set<LocalTrainer>();
 
   constructor(model: Model) {
     this.#model = model;
@@ -203,6 +217,9 @@ export class LocalClipModel implements ClipModel {
     this.#tail = run.catch(() => {});
     return run;
   }
+
+  /** The queue as trainers use it: their calls and this model's share one GPU stream. */
+  #queue: Queue = (fn) => this.#enqueue(() => fn());
 
   async #withImages<T>(inputs: readonly ImageInput[], fn: (model: Model, images: Images) => Promise<T>): Promise<T> {
     return this.#enqueue(async (model) => {
@@ -276,10 +293,144 @@ export class LocalClipModel implements ClipModel {
     return wasmMemoryBytes();
   }
 
+  async trainer(options?: TrainerOptions): Promise<ClipTrainer> {
+    const opts = checkTrainerOptions(options);
+    if (!this.#model) throw new Error("model disposed");
+    const wasm = await this.#enqueue(async (model) => (await model.trainer(opts)) as Trainer);
+    if (!this.#model) {
+      // Disposed while the trainer was being made.
+      if (!fatal) wasm.free();
+      throw new Error("model disposed");
+    }
+    const trainer = new LocalTrainer(wasm, this.#queue, (t) => this.#trainers.delete(t));
+    this.#trainers.add(trainer);
+    return trainer;
+  }
+
+  async shapesBatch(options: ShapesBatchOptions): Promise<ShapesBatch> {
+    const o = checkShapesOptions(options);
+    if (!this.#model) throw new Error("model disposed");
+    return guarded(async () => {
+      const batch = shapesBatch(o.seed, o.first, o.count, o.difficulty, o.split) as { images: Images; captions: string[]; classes: string[] };
+      try {
+        const images: ImageData[] = [];
+        for (let i = 0; i < batch.images.length; i++) {
+          const { width, height, data } = batch.images.toRgba(i) as { width: number; height: number; data: Uint8ClampedArray<ArrayBuffer> };
+          images.push(new ImageData(data, width, height));
+        }
+        return { images, captions: batch.captions, classes: batch.classes };
+      } finally {
+        batch.images.free();
+      }
+    });
+  }
+
+  async shapesClasses(): Promise<ShapesClass[]> {
+    if (!this.#model) throw new Error("model disposed");
+    return guarded(async () => shapesClasses() as ShapesClass[]);
+  }
+
   dispose(): void {
     const model = this.#model;
     this.#model = null;
+    for (const t of [...this.#trainers]) t.dispose();
     // Safe while a call runs: the call holds its own reference to the weights.
     if (model && !fatal) model.free();
+  }
+}
+
+type Queue = <T>(fn: () => Promise<T>) => Promise<T>;
+
+/** A trainer in this thread's wasm instance; its calls go through its model's queue. */
+class LocalTrainer implements ClipTrainer {
+  #trainer: Trainer | null;
+  #queue: Queue;
+  #onDispose: (t: LocalTrainer) => void;
+  // A mirror: the wasm getter reads 0 while a call holds the trainer.
+  #steps = 0;
+
+  constructor(trainer: Trainer, queue: Queue, onDispose: (t: LocalTrainer) => void) {
+    this.#trainer = trainer;
+    this.#queue = queue;
+    this.#onDispose = onDispose;
+  }
+
+  get steps(): number {
+    return this.#steps;
+  }
+
+  #check(): void {
+    if (!this.#trainer) throw new Error("trainer disposed");
+  }
+
+  #run<T>(fn: (trainer: Trainer) => Promise<T>): Promise<T> {
+    return this.#queue(() => {
+      const trainer = this.#trainer;
+      if (!trainer) throw new Error("trainer disposed");
+      return fn(trainer);
+    });
+  }
+
+  async #withImages<T>(inputs: readonly ImageInput[], fn: (trainer: Trainer, images: Images) => Promise<T>): Promise<T> {
+    return this.#run(async (trainer) => {
+      const images = await toWasmImages(inputs, Images);
+      try {
+        return await fn(trainer, images);
+      } finally {
+        images.free();
+      }
+    });
+  }
+
+  async step(images: readonly ImageInput[], texts: readonly string[]): Promise<StepResult> {
+    checkImages(images);
+    checkTexts(texts);
+    this.#check();
+    const r = await this.#withImages(images, async (t, imgs) => (await t.step(imgs, [...texts])) as StepResult);
+    this.#steps = r.step;
+    return r;
+  }
+
+  async evaluate(images: readonly ImageInput[], texts: readonly string[]): Promise<Evaluation> {
+    checkImages(images);
+    checkTexts(texts);
+    this.#check();
+    return this.#withImages(images, async (t, imgs) => (await t.evaluate(imgs, [...texts])) as Evaluation);
+  }
+
+  async export(options?: ExportOptions): Promise<ExportedModel> {
+    const { dtype, wiseFt } = checkExportOptions(options);
+    this.#check();
+    return this.#run(async (t) => (await t.export(dtype, wiseFt)) as ExportedModel);
+  }
+
+  async saveState(): Promise<Uint8Array> {
+    this.#check();
+    return this.#run(async (t) => (await t.saveState()) as Uint8Array);
+  }
+
+  async restore(state: Uint8Array | ArrayBuffer): Promise<void> {
+    const bytes = checkState(state);
+    this.#check();
+    await this.#run(async (t) => {
+      await t.restore(bytes);
+      this.#steps = t.steps;
+    });
+  }
+
+  async reset(): Promise<void> {
+    this.#check();
+    await this.#run(async (t) => {
+      await t.reset();
+      this.#steps = 0;
+    });
+  }
+
+  dispose(): void {
+    const trainer = this.#trainer;
+    this.#trainer = null;
+    this.#onDispose(this);
+    // Safe while a call runs: the call holds its own reference to the trainer's state.
+    if (trainer && !fatal) trainer.free();
   }
 }

@@ -1,16 +1,25 @@
 // Messages between the page (client.ts) and the worker (worker.ts). Every request carries an
 // id; the worker answers each with exactly one response (ok: true with the result, or ok: false
-// with the error) and, for "load", any number of progress messages before it.
+// with the error) and, for "load", any number of progress messages before it. Trainers live in
+// the worker, in a map by number: "trainer" answers a new one's id, the "trainer…" ops name it.
 
 import type {
   Backend,
   BackendChoice,
   ClassifyOptions,
+  Evaluation,
+  ExportOptions,
+  ExportedModel,
   ImageInput,
   LabelProb,
   ModelFilesSource,
   Progress,
   RankEntry,
+  ShapesBatch,
+  ShapesBatchOptions,
+  ShapesClass,
+  StepResult,
+  TrainerOptions,
 } from "./types.js";
 
 /** Load options as sent to the worker (functions stay on the page; URLs are absolute). */
@@ -29,7 +38,17 @@ export type WorkerRequest =
   | { id: number; op: "rank"; text: string; images: ImageInput[] }
   | { id: number; op: "templates"; name: string }
   | { id: number; op: "prepareLabels"; labels: string[]; options: ClassifyOptions }
-  | { id: number; op: "memoryBytes" };
+  | { id: number; op: "memoryBytes" }
+  | { id: number; op: "trainer"; options: TrainerOptions }
+  | { id: number; op: "trainerStep"; trainer: number; images: ImageInput[]; texts: string[] }
+  | { id: number; op: "trainerEvaluate"; trainer: number; images: ImageInput[]; texts: string[] }
+  | { id: number; op: "trainerExport"; trainer: number; options: ExportOptions }
+  | { id: number; op: "trainerSaveState"; trainer: number }
+  | { id: number; op: "trainerRestore"; trainer: number; state: Uint8Array }
+  | { id: number; op: "trainerReset"; trainer: number }
+  | { id: number; op: "trainerDispose"; trainer: number }
+  | { id: number; op: "shapesBatch"; options: ShapesBatchOptions }
+  | { id: number; op: "shapesClasses" };
 
 export type Op = WorkerRequest["op"];
 
@@ -55,6 +74,21 @@ export interface Results {
   templates: string[];
   prepareLabels: void;
   memoryBytes: number;
+  /** The new trainer's id in the worker. */
+  trainer: number;
+  trainerStep: StepResult;
+  trainerEvaluate: Evaluation;
+  /** `weights`' buffer is transferred. */
+  trainerExport: ExportedModel;
+  /** Transferred. */
+  trainerSaveState: Uint8Array;
+  /** The trainer's step count after restoring. */
+  trainerRestore: number;
+  trainerReset: void;
+  trainerDispose: void;
+  /** The images' pixel buffers are transferred. */
+  shapesBatch: ShapesBatch;
+  shapesClasses: ShapesClass[];
 }
 
 export type OkResponse = { [O in Op]: { id: number; type: "response"; ok: true; op: O; result: Results[O] } }[Op];

@@ -3,13 +3,14 @@
 
 import type { LoadOptions, ModelFilesSource, Progress } from "./types.js";
 
-/** The files `Model.load` takes, as bytes. */
+/** The files `Model.load` takes, as bytes (or, with `randomSeed`, what `Model.random` takes). */
 export interface FileBytes {
   config?: Uint8Array;
   openClipConfig?: Uint8Array;
-  weights: Uint8Array;
+  weights?: Uint8Array;
   tokenizer: Uint8Array;
   preprocessor?: Uint8Array;
+  randomSeed?: number;
 }
 
 export const DEFAULT_CACHE = "webclip-models-v1";
@@ -167,6 +168,7 @@ function concat(chunks: Uint8Array[], length: number): Uint8Array {
 }
 
 const FIELDS = ["config", "openClipConfig", "weights", "tokenizer", "preprocessor"] as const;
+const KEYS: readonly string[] = [...FIELDS, "randomSeed"];
 
 /** Throws a TypeError when `source` is not a valid files object (checks types only). */
 export function checkFilesSource(source: unknown): asserts source is ModelFilesSource {
@@ -175,8 +177,22 @@ export function checkFilesSource(source: unknown): asserts source is ModelFilesS
   }
   const s = source as Record<string, unknown>;
   for (const key of Object.keys(s)) {
-    if (!(FIELDS as readonly string[]).includes(key)) {
-      throw new TypeError(`unknown field source.${key}: a files source has ${FIELDS.join(", ")}`);
+    if (!KEYS.includes(key)) {
+      throw new TypeError(`unknown field source.${key}: a files source has ${KEYS.join(", ")}`);
+    }
+  }
+  if (s.randomSeed !== undefined) {
+    const seed = s.randomSeed;
+    if (typeof seed !== "number" || !Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) {
+      throw new TypeError(`source.randomSeed must be an integer from 0 to 4294967295, got ${typeof seed === "number" ? String(seed) : describe(seed)}`);
+    }
+    if (s.weights !== undefined) throw new TypeError("give source.weights or source.randomSeed (random initial weights), not both");
+    if (s.config === undefined) {
+      throw new TypeError("source.config is missing: random initial weights (randomSeed) need an HF config.json (openClipConfig is not supported there)");
+    }
+    if (s.openClipConfig !== undefined) throw new TypeError("source.openClipConfig cannot be used with randomSeed: give an HF config.json as source.config");
+    if (s.preprocessor !== undefined) {
+      throw new TypeError("source.preprocessor cannot be used with randomSeed: a random model takes its image size from config and CLIP's mean/std");
     }
   }
   if (s.config === undefined && s.openClipConfig === undefined) {
@@ -185,7 +201,9 @@ export function checkFilesSource(source: unknown): asserts source is ModelFilesS
   if (s.config !== undefined && s.openClipConfig !== undefined) {
     throw new TypeError("give source.config or source.openClipConfig, not both");
   }
-  if (s.weights === undefined) throw new TypeError("source.weights is missing: give the model.safetensors bytes");
+  if (s.weights === undefined && s.randomSeed === undefined) {
+    throw new TypeError("source.weights is missing: give the model.safetensors bytes (or randomSeed for random initial weights)");
+  }
   if (s.tokenizer === undefined) throw new TypeError("source.tokenizer is missing: give tokenizer.json");
   for (const key of FIELDS) {
     const v = s[key];
@@ -207,7 +225,9 @@ export async function filesFromObject(source: ModelFilesSource): Promise<FileByt
     const v = source[key];
     if (v !== undefined) out[key] = await toBytes(v);
   }
-  return out as FileBytes;
+  const files = out as FileBytes;
+  if (source.randomSeed !== undefined) files.randomSeed = source.randomSeed;
+  return files;
 }
 
 async function toBytes(v: unknown): Promise<Uint8Array> {

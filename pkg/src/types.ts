@@ -13,13 +13,19 @@ export type FileData = ArrayBuffer | ArrayBufferView | Blob | string | Record<st
  * A checkpoint given as data instead of a URL. `config` is an HF `config.json`, or give
  * `openClipConfig` (an OpenCLIP `open_clip_config.json`) instead. `weights` (safetensors) must be
  * bytes (ArrayBuffer, a typed array or a Blob).
+ *
+ * For training from scratch, give `randomSeed` instead of `weights` (with an HF `config` and the
+ * tokenizer, no preprocessor): random initial weights, deterministic in the seed.
  */
 export interface ModelFilesSource {
   config?: FileData;
   openClipConfig?: FileData;
-  weights: ArrayBuffer | ArrayBufferView | Blob;
+  /** The safetensors file; required unless `randomSeed` is given. */
+  weights?: ArrayBuffer | ArrayBufferView | Blob;
   tokenizer: FileData;
   preprocessor?: FileData;
+  /** Random initial weights from this seed (an integer 0 … 2³²−1) instead of `weights`. */
+  randomSeed?: number;
 }
 
 /**
@@ -109,6 +115,138 @@ export interface RankEntry {
   score: number;
 }
 
+// ---- training ----------------------------------------------------------------------------------
+
+/**
+ * What trains: the two projections (and the temperature), the last N transformer blocks of each
+ * tower (plus the final norms and projections), or everything.
+ */
+export type TrainMode = "projections" | "all" | `last:${number}`;
+
+/** Options of `model.trainer(…)`; all optional. */
+export interface TrainerOptions {
+  /** Default `"projections"`. */
+  train?: TrainMode;
+  /** Keep the image tower and its projection as they are (LiT). Default false. */
+  lockImage?: boolean;
+  /** Keep the text tower and its projection as they are. Default false. */
+  lockText?: boolean;
+  /** Peak learning rate (AdamW). Default 1e-5. */
+  lr?: number;
+  /**
+   * AdamW weight decay, applied to parameters of 2 or more dimensions only (OpenCLIP: not to
+   * biases, norms, the class embedding or `logit_scale`). Default 0.2.
+   */
+  weightDecay?: number;
+  /** Linear warmup steps. Default 0. */
+  warmup?: number;
+  /**
+   * Planned length of the run: the rate follows a cosine from `lr` to 0 at this step (after the
+   * warmup). Without it the rate stays at `lr` after the warmup.
+   */
+  steps?: number;
+  /**
+   * Largest micro-batch: a step on more pairs accumulates gradients over micro-batches of this
+   * size (features cached, so the loss and the update are the full batch's). Default: the
+   * whole batch at once.
+   */
+  batchSize?: number;
+  /** Accepted for reproducibility records; training itself is deterministic (no dropout). */
+  seed?: number;
+  /** Clip the global gradient norm to this (0: off). Default 1. */
+  gradClip?: number;
+}
+
+/** What one optimiser step did. */
+export interface StepResult {
+  /** The batch's loss before this step's update. */
+  loss: number;
+  /** The raw `logit_scale` after the update (the temperature is `Math.exp(logitScale)`). */
+  logitScale: number;
+  /** Steps done after this one (1 for the first). */
+  step: number;
+  /** The learning rate this update used. */
+  lr: number;
+}
+
+/** The loss and the images × texts cosine similarities of a batch, without updating. */
+export interface Evaluation {
+  loss: number;
+  /** `similarity[i][j]`: image i with text j. */
+  similarity: number[][];
+}
+
+export interface ExportOptions {
+  /** Weight dtype of model.safetensors: `"f32"` (default, exact) or `"f16"` (half the size). */
+  dtype?: "f32" | "f16";
+  /** WiSE-FT: export `(1 − α)·start + α·current` (α in [0, 1]) instead of the current weights. */
+  wiseFt?: number;
+}
+
+/**
+ * A Hugging Face CLIP folder as data: `loadModel(files)` loads it, and written to disk as
+ * config.json, model.safetensors, tokenizer.json and preprocessor_config.json it is a folder
+ * transformers' `CLIPModel.from_pretrained` reads.
+ */
+export interface ExportedModel {
+  /** config.json */
+  config: string;
+  /** model.safetensors */
+  weights: Uint8Array;
+  /** tokenizer.json */
+  tokenizer: string;
+  /** preprocessor_config.json */
+  preprocessor: string;
+}
+
+/** Contrastive fine-tuning of a model (on its backend; the model itself is unchanged). */
+export interface ClipTrainer {
+  /** Optimiser steps done so far. */
+  readonly steps: number;
+  /** One optimiser step on these pairs (image i with text i; at least 2 pairs). */
+  step(images: readonly ImageInput[], texts: readonly string[]): Promise<StepResult>;
+  /** Loss and similarities of these pairs with the current weights; nothing is updated. */
+  evaluate(images: readonly ImageInput[], texts: readonly string[]): Promise<Evaluation>;
+  /** The current (or WiSE-FT-mixed) weights as an HF folder. */
+  export(options?: ExportOptions): Promise<ExportedModel>;
+  /** The optimiser state (AdamW moments and step count) as bytes; with `export()`, all to resume. */
+  saveState(): Promise<Uint8Array>;
+  /** Continues from `saveState()`'s bytes; this trainer's model must be the matching export. */
+  restore(state: Uint8Array | ArrayBuffer): Promise<void>;
+  /** Back to the starting weights and a fresh optimiser (steps = 0). */
+  reset(): Promise<void>;
+  /** Frees the trainer. Later calls reject with "trainer disposed". */
+  dispose(): void;
+}
+
+// ---- the shapes world -----------------------------------------------------------------------------
+
+export interface ShapesBatchOptions {
+  /** World seed. Default 0. */
+  seed?: number;
+  /** Index of the first example (examples are numbered; the same index is always the same image). */
+  first: number;
+  /** How many examples (1 … 1024). */
+  count: number;
+  /** 0 (clean: white background, no clutter) … 1 (the full world, default). */
+  difficulty?: number;
+  /** `"train"` (the 20 seen colour × shape classes, default), `"heldout"` (the 4 held out) or `"all"`. */
+  split?: "train" | "heldout" | "all";
+}
+
+export interface ShapesBatch {
+  images: ImageData[];
+  captions: string[];
+  /** Class name of each example ("red circle", …). */
+  classes: string[];
+}
+
+export interface ShapesClass {
+  name: string;
+  /** Never seen in "train" batches: for testing compositional generalisation. */
+  heldOut: boolean;
+}
+
 /** A loaded CLIP model (main thread or worker-backed: the same interface). */
 export interface ClipModel {
   /** What actually runs: "webgpu" or "cpu". */
@@ -146,6 +284,12 @@ export interface ClipModel {
   prepareLabels(labels: readonly string[], options?: Pick<ClassifyOptions, "templates">): Promise<void>;
   /** Size of the WebAssembly memory in bytes (it only grows, so this is the peak). */
   memoryBytes(): Promise<number>;
-  /** Frees the model (and ends its worker). Later calls reject with "model disposed". */
+  /** Starts fine-tuning (on a copy of the weights: this model stays as it is). */
+  trainer(options?: TrainerOptions): Promise<ClipTrainer>;
+  /** Examples of the synthetic shapes world (coloured shapes with captions). */
+  shapesBatch(options: ShapesBatchOptions): Promise<ShapesBatch>;
+  /** The shapes world's 24 classes and which 4 are held out of training. */
+  shapesClasses(): Promise<ShapesClass[]>;
+  /** Frees the model and its trainers (and ends its worker). Later calls reject with "model disposed". */
   dispose(): void;
 }

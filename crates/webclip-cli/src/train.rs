@@ -307,20 +307,7 @@ fn save(out: &Path, trainer: &Trainer, run: &mut RunInfo, dtype: WeightDtype) ->
         write_atomically(out, name, bytes)?;
     }
     let state: TrainerState = pollster::block_on(trainer.state())?;
-    let mut tensors = Vec::new();
-    for (key, m, v) in &state.moments {
-        tensors.push((format!("m.{key}"), m.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(), m.len()));
-        tensors.push((format!("v.{key}"), v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(), v.len()));
-    }
-    let views: Vec<(String, safetensors::tensor::TensorView)> = tensors
-        .iter()
-        .map(|(k, b, n)| {
-            safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![*n], b).map(|v| (k.clone(), v))
-        })
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| CliError::Other(format!("could not write the optimiser state: {e}")))?;
-    let bytes = safetensors::serialize(views, None)
-        .map_err(|e| CliError::Other(format!("could not write the optimiser state: {e}")))?;
+    let bytes = state.to_safetensors()?;
     write_atomically(out, "optimizer.safetensors", &bytes)?;
     run.step = state.step;
     run.updates = state.updates;
@@ -333,25 +320,10 @@ fn load_state(out: &Path) -> Result<(RunInfo, TrainerState)> {
     let info: RunInfo = serde_json::from_slice(&read_file(&out.join("trainer_state.json"))?)
         .map_err(|e| CliError::File(out.join("trainer_state.json"), format!("not a webclip checkpoint ({e})")))?;
     let bytes = read_file(&out.join("optimizer.safetensors"))?;
-    let st = safetensors::SafeTensors::deserialize(&bytes)
+    let mut state = TrainerState::from_safetensors(&bytes)
         .map_err(|e| CliError::File(out.join("optimizer.safetensors"), e.to_string()))?;
-    let mut moments = std::collections::BTreeMap::<String, (Vec<f32>, Vec<f32>)>::new();
-    for (name, view) in st.tensors() {
-        let vals: Vec<f32> =
-            view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        let (which, key) = name.split_at(2);
-        let e = moments.entry(key.to_string()).or_default();
-        if which == "m." {
-            e.0 = vals;
-        } else {
-            e.1 = vals;
-        }
-    }
-    let state = TrainerState {
-        step: info.step,
-        updates: info.updates,
-        moments: moments.into_iter().map(|(k, (m, v))| (k, m, v)).collect(),
-    };
+    state.step = info.step;
+    state.updates = info.updates;
     Ok((info, state))
 }
 

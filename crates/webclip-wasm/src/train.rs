@@ -6,9 +6,9 @@
 //!   "all", lockImage, lockText, lr, weightDecay, warmup, steps, batchSize, gradClip }`.
 //! - `trainer.step(images, texts)` → `{ step, loss, lr, logitScale }` (the loss before the
 //!   update); `trainer.evaluate(images, texts)` → `{ loss, similarity }`;
-//!   `trainer.export(dtype)` → `{ config, weights, tokenizer, preprocessor }`;
+//!   `trainer.export(dtype, wiseFt?)` → `{ config, weights, tokenizer, preprocessor }`;
 //!   `trainer.model()` → an inference `Model` of the current weights; `trainer.wiseFt(alpha)`;
-//!   `trainer.reset()`.
+//!   `trainer.saveState()` → bytes, `trainer.restore(bytes)`, `trainer.reset()`.
 //! - `shapesBatch(seed, first, count, difficulty, split)` → `{ images, captions, classes }`.
 
 use std::rc::Rc;
@@ -176,8 +176,9 @@ impl Trainer {
     }
 
     /// The current weights as an HF folder: `{config, weights, tokenizer, preprocessor}`
-    /// (`weights` is model.safetensors; `dtype` "f32" (default) or "f16").
-    pub fn export(&self, dtype: Option<String>) -> Promise {
+    /// (`weights` is model.safetensors; `dtype` "f32" (default) or "f16"). With `wiseFt` =
+    /// alpha, the weights are WiSE-FT's `(1 − alpha)·start + alpha·current`.
+    pub fn export(&self, dtype: Option<String>, #[wasm_bindgen(js_name = wiseFt)] wise_ft: Option<f64>) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
             let dtype = match dtype.as_deref() {
@@ -188,7 +189,13 @@ impl Trainer {
             let t = inner.take()?;
             let snap = t.snapshot().await;
             inner.put(t);
-            let folder = webclip::export::export_hf(&snap.map_err(js_err)?, dtype).await.map_err(js_err)?;
+            let mut clip = snap.map_err(js_err)?;
+            if let Some(alpha) = wise_ft {
+                let (tuned, config, tokenizer, preprocess, device) = clip.into_parts();
+                let mixed = webclip::train::wise_ft(inner.base.model(), tuned, alpha).map_err(js_err)?;
+                clip = Clip::from_parts(mixed, config, tokenizer, preprocess, &device).await.map_err(js_err)?;
+            }
+            let folder = webclip::export::export_hf(&clip, dtype).await.map_err(js_err)?;
             let out = Object::new();
             set(&out, "config", String::from_utf8_lossy(&folder.config).into_owned())?;
             set(&out, "weights", Uint8Array::from(folder.weights.as_slice()))?;
@@ -221,6 +228,34 @@ impl Trainer {
             let mixed = webclip::train::wise_ft(inner.base.model(), tuned, alpha).map_err(js_err)?;
             let clip = Clip::from_parts(mixed, config, tokenizer, preprocess, &device).await.map_err(js_err)?;
             Ok(Model::from_clip(clip, inner.info.clone()).into())
+        })
+    }
+
+    /// The optimiser state (AdamW moments, step count) as safetensors bytes: with `export()`'s
+    /// weights, everything needed to continue after a reload (`restore`).
+    #[wasm_bindgen(js_name = saveState)]
+    pub fn save_state(&self) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let t = inner.take()?;
+            let state = t.state().await;
+            inner.put(t);
+            let bytes = state.map_err(js_err)?.to_safetensors().map_err(js_err)?;
+            Ok(Uint8Array::from(bytes.as_slice()).into())
+        })
+    }
+
+    /// Continues from `saveState()`'s bytes (the trainer's model must have the weights that were
+    /// exported with them).
+    pub fn restore(&self, state: Vec<u8>) -> Promise {
+        let inner = Rc::clone(&self.inner);
+        future_to_promise(async move {
+            let state = webclip::train::TrainerState::from_safetensors(&state).map_err(js_err)?;
+            let mut t = inner.take()?;
+            let r = t.restore(state);
+            inner.put(t);
+            r.map_err(js_err)?;
+            Ok(JsValue::UNDEFINED)
         })
     }
 

@@ -468,6 +468,61 @@ pub struct TrainerState {
     pub moments: Vec<(String, Vec<f32>, Vec<f32>)>,
 }
 
+impl TrainerState {
+    /// As safetensors (`optimizer.safetensors` of a checkpoint): `m.<key>` and `v.<key>` in f32,
+    /// `step` and `updates` in the header's metadata.
+    pub fn to_safetensors(&self) -> Result<Vec<u8>> {
+        let bytes: Vec<(String, Vec<u8>, usize)> = self
+            .moments
+            .iter()
+            .flat_map(|(key, m, v)| [(format!("m.{key}"), m), (format!("v.{key}"), v)])
+            .map(|(k, vals)| (k, vals.iter().flat_map(|x| x.to_le_bytes()).collect(), vals.len()))
+            .collect();
+        let views = bytes
+            .iter()
+            .map(|(k, b, n)| {
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, vec![*n], b).map(|v| (k.clone(), v))
+            })
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::InvalidInput(format!("could not write the optimiser state: {e}")))?;
+        let meta = std::collections::HashMap::from([
+            ("step".to_string(), self.step.to_string()),
+            ("updates".to_string(), self.updates.to_string()),
+        ]);
+        safetensors::serialize(views, Some(meta))
+            .map_err(|e| Error::InvalidInput(format!("could not write the optimiser state: {e}")))
+    }
+
+    /// Reads [`TrainerState::to_safetensors`]' output. `step`/`updates` come from the metadata
+    /// when present (0 otherwise: the CLI keeps them in trainer_state.json).
+    pub fn from_safetensors(bytes: &[u8]) -> Result<Self> {
+        let bad = |e: String| Error::InvalidInput(format!("optimiser state: {e}"));
+        let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
+        let meta = header.metadata().clone().unwrap_or_default();
+        let num = |k: &str| meta.get(k).map(|v| v.parse::<u64>().map_err(|_| bad(format!("{k} is not a number")))).transpose();
+        let mut moments = std::collections::BTreeMap::<String, (Vec<f32>, Vec<f32>)>::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != safetensors::Dtype::F32 {
+                return Err(bad(format!("`{name}` is not f32")));
+            }
+            let vals: Vec<f32> =
+                view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            let e = match name.split_at_checked(2) {
+                Some(("m.", key)) => &mut moments.entry(key.to_string()).or_default().0,
+                Some(("v.", key)) => &mut moments.entry(key.to_string()).or_default().1,
+                _ => return Err(bad(format!("unexpected tensor `{name}`"))),
+            };
+            *e = vals;
+        }
+        Ok(TrainerState {
+            step: num("step")?.unwrap_or(0) as usize,
+            updates: num("updates")?.unwrap_or(0),
+            moments: moments.into_iter().map(|(k, (m, v))| (k, m, v)).collect(),
+        })
+    }
+}
+
 /// A seeded permutation of `0..n` (SplitMix64 + Fisher–Yates): the epoch order of training
 /// data, and the class order of shapes-world batches. Deterministic across platforms.
 pub fn permutation(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
