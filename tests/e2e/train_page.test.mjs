@@ -205,6 +205,8 @@ describe("training views on the CPU backend", { timeout: 30 * MINUTE }, () => {
     for (let i = 0; i < Math.min(saved, beforeReload.losses.length); i++) {
       assert.ok(Math.abs(after.losses[i] - beforeReload.losses[i]) < 1e-6, `loss ${i + 1}: ${after.losses[i]} vs ${beforeReload.losses[i]}`);
     }
+    // the trainer continued from the saved weights, not from the start
+    assert.ok(after.losses[saved] < after.losses[0], `first loss after the resume ${after.losses[saved]} vs the first ${after.losses[0]}`);
     // the restored images and labels are back
     assert.equal(await page.locator("#ft-items li.ft-item").count(), 4);
     assert.equal(await page.inputValue('#ft-items li[data-name="chelsea.png"] input.ft-label'), "cat");

@@ -33,9 +33,6 @@ use webclip::{Clip, ClipConfig, DeviceChoice, DeviceInfo, ModelFiles, RgbImage, 
 mod train;
 pub use train::{Trainer, shapes_batch, shapes_classes, shapes_config};
 
-
-
-
 thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
 }
@@ -67,7 +64,11 @@ pub fn wasm_memory_bytes() -> f64 {
     #[cfg(target_arch = "wasm32")]
     {
         use wasm_bindgen::JsCast;
-        wasm_bindgen::memory().unchecked_into::<js_sys::WebAssembly::Memory>().buffer().unchecked_into::<js_sys::ArrayBuffer>().byte_length() as f64
+        wasm_bindgen::memory()
+            .unchecked_into::<js_sys::WebAssembly::Memory>()
+            .buffer()
+            .unchecked_into::<js_sys::ArrayBuffer>()
+            .byte_length() as f64
     }
     #[cfg(not(target_arch = "wasm32"))]
     {

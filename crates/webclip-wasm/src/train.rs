@@ -111,7 +111,10 @@ struct TrainerInner {
 
 impl TrainerInner {
     fn take(&self) -> Result<webclip::train::Trainer, JsError> {
-        self.trainer.borrow_mut().take().ok_or_else(|| JsError::new("the trainer is busy (await each call before the next)"))
+        self.trainer
+            .borrow_mut()
+            .take()
+            .ok_or_else(|| JsError::new("the trainer is busy (await each call before the next)"))
     }
 
     fn put(&self, t: webclip::train::Trainer) {
@@ -184,7 +187,9 @@ impl Trainer {
             let dtype = match dtype.as_deref() {
                 None | Some("f32") => WeightDtype::F32,
                 Some("f16") => WeightDtype::F16,
-                Some(other) => return Err(JsError::new(&format!("dtype must be \"f32\" or \"f16\", got {other:?}")).into()),
+                Some(other) => {
+                    return Err(JsError::new(&format!("dtype must be \"f32\" or \"f16\", got {other:?}")).into());
+                }
             };
             let t = inner.take()?;
             let snap = t.snapshot().await;

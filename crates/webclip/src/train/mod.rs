@@ -500,7 +500,9 @@ impl TrainerState {
         let (_, header) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
         let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
         let meta = header.metadata().clone().unwrap_or_default();
-        let num = |k: &str| meta.get(k).map(|v| v.parse::<u64>().map_err(|_| bad(format!("{k} is not a number")))).transpose();
+        let num = |k: &str| {
+            meta.get(k).map(|v| v.parse::<u64>().map_err(|_| bad(format!("{k} is not a number")))).transpose()
+        };
         let mut moments = std::collections::BTreeMap::<String, (Vec<f32>, Vec<f32>)>::new();
         for (name, view) in st.tensors() {
             if view.dtype() != safetensors::Dtype::F32 {
