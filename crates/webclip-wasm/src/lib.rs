@@ -21,6 +21,8 @@
 //! errors are returned); for bugs, the hook below keeps the message so the TS layer can report
 //! it instead of "unreachable" and tell the caller to reload the model.
 
+#![cfg(target_arch = "wasm32")]
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -61,19 +63,12 @@ pub fn last_panic() -> Option<String> {
 /// Current size of the wasm linear memory in bytes (it only grows): the peak-memory figure.
 #[wasm_bindgen(js_name = wasmMemoryBytes)]
 pub fn wasm_memory_bytes() -> f64 {
-    #[cfg(target_arch = "wasm32")]
-    {
-        use wasm_bindgen::JsCast;
-        wasm_bindgen::memory()
-            .unchecked_into::<js_sys::WebAssembly::Memory>()
-            .buffer()
-            .unchecked_into::<js_sys::ArrayBuffer>()
-            .byte_length() as f64
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        0.0
-    }
+    use wasm_bindgen::JsCast;
+    wasm_bindgen::memory()
+        .unchecked_into::<js_sys::WebAssembly::Memory>()
+        .buffer()
+        .unchecked_into::<js_sys::ArrayBuffer>()
+        .byte_length() as f64
 }
 
 pub(crate) fn js_err(e: webclip::Error) -> JsError {
@@ -91,14 +86,7 @@ pub(crate) fn parse_backend(backend: &str) -> Result<DeviceChoice, JsError> {
 
 pub(crate) async fn open_device(backend: &str) -> Result<(webclip::burn::tensor::Device, DeviceInfo), JsError> {
     let choice = parse_backend(backend)?;
-    #[cfg(target_arch = "wasm32")]
-    {
-        webclip::device::open_async(choice).await.map_err(js_err)
-    }
-    #[cfg(not(target_arch = "wasm32"))]
-    {
-        webclip::device::open(choice).map_err(js_err)
-    }
+    webclip::device::open_async(choice).await.map_err(js_err)
 }
 
 pub(crate) fn to_js<T: Serialize + ?Sized>(value: &T) -> Result<JsValue, JsError> {
