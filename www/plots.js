@@ -34,11 +34,11 @@ export function setupCanvas(canvas, height) {
 
 const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
 
-/** "Nice" tick values covering [lo, hi] (about `count` of them). */
-function ticks(lo, hi, count = 5) {
+/** "Nice" tick values covering [lo, hi] (about `count` of them); `integer`: whole numbers only. */
+function ticks(lo, hi, count = 5, integer = false) {
   if (!(hi > lo)) return [lo];
   const raw = (hi - lo) / count;
-  const mag = 10 ** Math.floor(Math.log10(raw));
+  const mag = integer ? Math.max(1, 10 ** Math.floor(Math.log10(raw))) : 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? raw;
   const out = [];
   for (let t = Math.ceil(lo / step) * step; t <= hi + step * 1e-9; t += step) out.push(Number(t.toPrecision(12)));
@@ -54,8 +54,8 @@ function fmtTick(t) {
 }
 
 /**
- * Loss against step: the raw losses (thin) and, with more than a handful of steps, an
- * exponential moving average (bold). `total` fixes the x range (the run's length); `reference`
+ * Loss against step: the raw losses (thin) and, with more than a few dozen steps, a centred
+ * moving average (bold; centred, so it does not lag behind a falling curve). `total` fixes the x range (the run's length); `reference`
  * draws a dashed level (e.g. chance: ln of the batch size).
  */
 export function drawLossCurve(canvas, losses, { total = 0, reference = null, height = 220, empty = "No steps yet." } = {}) {
@@ -91,7 +91,7 @@ export function drawLossCurve(canvas, losses, { total = 0, reference = null, hei
   // x ticks
   g.textAlign = "center";
   g.textBaseline = "top";
-  for (const t of ticks(1, xMax, Math.max(2, Math.min(6, Math.floor(w / 70))))) {
+  for (const t of ticks(0, xMax, Math.max(2, Math.min(6, Math.floor(w / 70))), true)) {
     if (t < 1) continue;
     g.fillText(fmtTick(t), x(t), pad.t + hh + 6);
   }
@@ -155,14 +155,12 @@ export function drawLossCurve(canvas, losses, { total = 0, reference = null, hei
       g.fill();
     }
   };
-  if (n > 12) {
+  if (n > 30) {
     line(losses, mix(c.accent, c.panel, 0.55), 1);
-    const alpha = Math.min(0.3, 8 / n + 0.02);
-    let ema = null;
-    const smooth = losses.map((v) => {
-      if (!Number.isFinite(v)) return ema ?? NaN;
-      ema = ema == null ? v : ema + alpha * (v - ema);
-      return ema;
+    const half = Math.max(1, Math.round(n / 60));
+    const smooth = losses.map((_, i) => {
+      const win = losses.slice(Math.max(0, i - half), i + half + 1).filter(Number.isFinite);
+      return win.length ? win.reduce((a, b) => a + b, 0) / win.length : NaN;
     });
     line(smooth, c.accent, 2.25);
   } else {
@@ -284,7 +282,7 @@ export function drawHeatmap(canvas, sim, { thumbs = [], labels = [], range = "au
   const thumb = thumbs.length ? Math.min(40, Math.max(18, Math.floor((avail - 80) / (cols + 1.2)))) : 0;
   const left = thumb ? thumb + 8 : 24;
   const top = 92;
-  const legendH = 34;
+  const legendH = 46;
   const cell = Math.max(8, Math.min(maxCell, Math.floor((avail - left - 8) / Math.max(1, cols)), thumb ? Math.max(thumb, 14) : maxCell));
   const height = top + rows * cell + legendH + 8;
   const { g } = setupCanvas(canvas, height);
@@ -372,7 +370,7 @@ export function drawHeatmap(canvas, sim, { thumbs = [], labels = [], range = "au
   g.textAlign = "right";
   g.fillText(hi.toFixed(2), left + lw, ly + 12);
   g.textAlign = "left";
-  g.fillText(title || "cosine similarity; outlined: each image's best caption", left + lw + 10, ly);
+  g.fillText(truncate(g, title || "cosine similarity; outlined: each image's best caption", avail - left - 4), left, ly + 26);
   const n = Math.min(rows, cols);
   return { diag: n ? diag / n : 0, off: offN ? off / offN : 0, hits, rows };
 }

@@ -120,8 +120,8 @@ function fmtDuration(ms) {
   return `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
 }
 
-function isNonFinite(e, message) {
-  return /non-finite|nan|infinite/i.test(message);
+function isNonFinite(message) {
+  return /non-finite|\bnan\b|infinit/i.test(message);
 }
 
 /** A label from a file name: "golden_retriever-03.jpg" → "golden retriever". */
@@ -133,6 +133,11 @@ function nameLabel(name) {
       .replace(/\s*\d+$/, "")
       .trim() || name
   );
+}
+
+/** "a purple star", "an orange circle". */
+function withArticle(name) {
+  return `${/^[aeiou]/i.test(name) ? "an" : "a"} ${name}`;
 }
 
 function prompt(template, label) {
@@ -495,7 +500,7 @@ export function initTraining(ctx) {
       train: mode === "last" ? `last:${lastN}` : mode,
       lockImage: fe.lockImage.checked,
       lockText: fe.lockText.checked,
-      lr: parseNumber(fe.lr.value, "Learning rate", { min: 1e-12, max: 1 }),
+      lr: parseNumber(fe.lr.value, "Learning rate", { min: 1e-12, max: 1e6 }),
       batchSize: parseNumber(fe.batch.value, "Batch size", { min: 2, max: 4096, integer: true }),
       steps: parseNumber(fe.steps.value, "Steps", { min: 1, max: 1_000_000, integer: true }),
       warmup: parseNumber(fe.warmup.value || "0", "Warmup steps", { min: 0, integer: true }),
@@ -708,7 +713,7 @@ export function initTraining(ctx) {
       if (ft.trainer) return; // a run of this session
       const total = meta.settings?.steps ?? ckpt.step;
       const when = new Date(ckpt.savedAt ?? meta.createdAt).toLocaleString();
-      fe.resumeText.textContent = `A saved fine-tuning run was found: ${meta.modelName || "a model"}, ${meta.items.length} images, step ${ckpt.step} of ${total} (saved ${when}).`;
+      fe.resumeText.textContent = `A saved fine-tuning run was found: ${meta.modelName || "a model"}, ${meta.items.length} images, step ${ckpt.step} of ${total} (saved ${when}). Resuming brings back its images and labels.`;
       fe.resumeBtn.dataset.savedStep = String(ckpt.step);
       fe.resumeBtn.textContent = ckpt.step < total ? `Resume at step ${ckpt.step}` : "Restore it";
       fe.resume.hidden = false;
@@ -811,10 +816,10 @@ export function initTraining(ctx) {
           });
         } catch (e) {
           const msg = errorMessage(e);
-          if (isNonFinite(e, msg)) {
+          if (isNonFinite(msg)) {
             ft.running = false;
             showError(
-              `Training stopped at step ${ft.step + 1}: the loss became non-finite (${msg}). The weights of step ${ft.step} are kept; lower the learning rate and Continue, or Reset.`,
+              `Fine-tuning stopped at step ${ft.step + 1}: ${msg.replace(/\.$/, "")}. The weights of step ${ft.step} are kept: lower the learning rate and Continue, or Reset.`,
               "ft",
             );
             setFtStatus(`Stopped: non-finite loss at step ${ft.step + 1}; the last good weights (step ${ft.step}) are kept.`);
@@ -1190,6 +1195,7 @@ export function initTraining(ctx) {
     gen: 0, // bumps on every reset: stale async work checks it
   };
   let shapesFiles = null;
+  let tryGen = 0; // bumps on every zero-shot request and reset: stale answers are dropped
 
   function setLearnStatus(text) {
     le.status.textContent = text;
@@ -1253,6 +1259,13 @@ export function initTraining(ctx) {
 
   function disposeLearn() {
     learn.gen++;
+    tryGen++;
+    le.zs.replaceChildren();
+    le.zs.dataset.class = "";
+    le.zs.dataset.heldOut = "";
+    le.zsSummary.textContent = "Train first (or show the fully trained model).";
+    le.heatCaption.textContent = `A fixed probe batch of ${PROBE_COUNT} images (rows) and their captions (columns).`;
+    le.mapCaption.textContent = "The probe images and captions, projected to 2-D.";
     try {
       learn.trainer?.dispose?.();
     } catch {
@@ -1378,9 +1391,9 @@ export function initTraining(ctx) {
           });
         } catch (e) {
           const msg = errorMessage(e);
-          if (isNonFinite(e, msg)) {
+          if (isNonFinite(msg)) {
             showError(
-              `Training stopped at step ${s + 1}: the loss became non-finite (${msg}). The weights of step ${s} are kept; try a lower learning rate.`,
+              `Training stopped at step ${s + 1}: ${msg.replace(/\.$/, "")}. The weights of step ${s} are kept; try a lower learning rate.`,
               "learn",
             );
             setLearnStatus(`Stopped: non-finite loss at step ${s + 1}.`);
@@ -1439,9 +1452,6 @@ export function initTraining(ctx) {
       await learn.loop;
     }
     disposeLearn();
-    le.zs.replaceChildren();
-    le.zs.dataset.class = "";
-    le.zsSummary.textContent = "Train first (or show the fully trained model).";
     setLearnState("idle");
     setLearnStatus("Reset. Press “Start training” for a new run.");
     drawLearn();
@@ -1707,7 +1717,6 @@ export function initTraining(ctx) {
     return { color, shape, name: color && shape ? `${color} ${shape}` : null };
   }
 
-  let tryGen = 0;
   async function learnTry() {
     if (!learn.trainer || !learn.classes) return;
     const gen = ++tryGen;
@@ -1720,11 +1729,11 @@ export function initTraining(ctx) {
     }
     const cls = learn.classes.find((c) => c.name === q.name);
     const difficulty = Number(le.zsDifficulty.value);
-    le.zsSummary.textContent = `Classifying pictures of a ${q.name}…`;
+    le.zsSummary.textContent = `Classifying pictures of ${withArticle(q.name)}…`;
     try {
       const g = await gallery(cls.heldOut ? "heldout" : "train", difficulty);
       const idx = g.classes.map((c, i) => [c, i]).filter(([c]) => c === q.name).map(([, i]) => i).slice(0, 4);
-      if (!idx.length) throw new Error(`no pictures of a ${q.name} in the gallery`);
+      if (!idx.length) throw new Error(`no pictures of ${withArticle(q.name)} in the gallery`);
       const images = idx.map((i) => g.images[i]);
       const probs = await zeroShot(images);
       if (gen !== tryGen) return;
@@ -1737,7 +1746,7 @@ export function initTraining(ctx) {
         if (top === q.name) right++;
         const rank = order.findIndex(([n]) => n === q.name) + 1;
         const thumb = imageDataCanvas(img);
-        const cv = h("canvas", { class: "zs-thumb", width: String(img.width), height: String(img.height), role: "img", "aria-label": `picture ${k + 1} of a ${q.name}` });
+        const cv = h("canvas", { class: "zs-thumb", width: String(img.width), height: String(img.height), role: "img", "aria-label": `picture ${k + 1} of ${withArticle(q.name)}` });
         cv.getContext("2d").drawImage(thumb, 0, 0);
         const rows = order.slice(0, 3).map(([n, pr], i) => scoreRow(n, pr, i === 0, n === q.name));
         const target = p[names.indexOf(q.name)];
@@ -1755,8 +1764,8 @@ export function initTraining(ctx) {
       le.zs.dataset.right = String(right);
       const what = learn.mode === "pretrained" ? "the fully trained model" : `the model at step ${learn.step}`;
       le.zsSummary.textContent = cls.heldOut
-        ? `${right} of ${images.length} pictures of a ${q.name} are named “${q.name}” by ${what} — a combination it never saw in training (chance: 1 in 24).`
-        : `${right} of ${images.length} pictures of a ${q.name} are named correctly by ${what}. (A ${q.name} is a seen combination; try a held-out one: purple star, orange circle, green square, yellow triangle.)`;
+        ? `${right} of ${images.length} pictures of ${withArticle(q.name)} are named “${q.name}” by ${what} — a combination it never saw in training (chance: 1 in 24).`
+        : `${right} of ${images.length} pictures of ${withArticle(q.name)} are named correctly by ${what}. (${withArticle(q.name).replace(/^a/, "A")} is a seen combination; try a held-out one: purple star, orange circle, green square, yellow triangle.)`;
     } catch (e) {
       if (gen !== tryGen) return;
       le.zsSummary.textContent = `Could not classify: ${errorMessage(e)}`;

@@ -62,12 +62,12 @@ function viewInfo(page, view) {
   }, view);
 }
 
-/** Waits until the view's data-state is one of `states` (fails fast on "error"). */
+/** Waits until the view's data-state is one of `states` (fails fast on "error" unless listed). */
 async function waitViewState(page, view, states, timeout) {
   await page.waitForFunction(
     ({ view, states }) => {
       const s = document.getElementById(`view-${view}`).dataset.state;
-      return states.includes(s) || s === "error";
+      return states.includes(s) || (s === "error" && document.getElementById("alerts").textContent !== "");
     },
     { view, states },
     { timeout, polling: 250 },
@@ -223,6 +223,28 @@ describe("training views on the CPU backend", { timeout: 30 * MINUTE }, () => {
     await waitReady(page);
     await page.waitForTimeout(500);
     assert.equal(await page.isVisible("#resume-run"), false);
+    await page.close();
+  });
+
+  test("fine-tune: a non-finite loss stops the run and keeps the last good weights", { timeout: 5 * MINUTE }, async () => {
+    const page = await open(env.context, env.url, "www/index.html?backend=cpu&view=finetune");
+    await waitReady(page);
+    if (await page.isVisible("#resume-run")) await page.click("#discard-run");
+    await addLabeledPhotos(page);
+    await ftSettings(page, { steps: 20, lr: "1e5" }); // absurd: the weights blow up within a few steps
+    await page.click("#ft-start");
+    const info = await waitViewState(page, "finetune", ["error", "done"], 3 * MINUTE);
+    console.log(`non-finite: ${info.status}`);
+    assert.equal(info.state, "error");
+    assert.ok(info.step < 20 && info.losses.length === info.step && info.losses.every(Number.isFinite), JSON.stringify(info));
+    assert.match(await alerts(page), /non-finite/i);
+    assert.match(info.status, new RegExp(`weights \\(step ${info.step}\\) are kept`));
+    // the last good step is saved, and the result can still be used
+    await page.waitForFunction((step) => Number(document.getElementById("view-finetune").dataset.savedStep) === step, info.step, { timeout: MINUTE });
+    assert.equal(await page.isEnabled("#ft-apply"), info.step > 0);
+    await page.click("#ft-reset");
+    await page.waitForFunction(() => document.getElementById("view-finetune").dataset.state === "idle", null, { timeout: MINUTE });
+    assert.equal(await alerts(page), "", "Reset clears the message");
     await page.close();
   });
 
