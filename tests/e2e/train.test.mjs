@@ -186,6 +186,19 @@ describe("training API (npm package)", { timeout: 4 * TIMEOUT }, () => {
     assert.ok(d <= 1e-4, `page vs CLI embedding of the exported model: max |Δ| ${d}`);
     console.log(`export: ${(files.size / 1e6).toFixed(1)} MB; trainer vs loaded similarity max |Δ| ${worst.toExponential(2)}; page vs CLI embed max |Δ| ${d.toExponential(2)}`);
 
+    // … and HF transformers reads it the same: tests/fixtures/expected/page_export.json holds
+    // CLIPModel.from_pretrained's embeddings of this (deterministic) export, written by
+    // tests/reference/check_export.py from the folder WEBCLIP_KEEP_EXPORT keeps.
+    if (process.env.WEBCLIP_KEEP_EXPORT) writeFolder(process.env.WEBCLIP_KEEP_EXPORT, files);
+    const hf = JSON.parse(readFileSync(join(ROOT, "tests/fixtures/expected/page_export.json"), "utf8"));
+    assert.deepEqual(hf.photos, PHOTOS.photos);
+    assert.deepEqual(hf.texts, PHOTOS.texts);
+    let hfWorst = 0;
+    emb.images.forEach((row, i) => (hfWorst = Math.max(hfWorst, maxAbsDiff(row, hf.image_embeds[i]))));
+    emb.texts.forEach((row, i) => (hfWorst = Math.max(hfWorst, maxAbsDiff(row, hf.text_embeds[i]))));
+    console.log(`page embeddings of its export vs HF transformers on the same folder: max |Δ| ${hfWorst.toExponential(2)}`);
+    assert.ok(hfWorst <= 1e-4, `page vs HF embeddings of the exported folder: max |Δ| ${hfWorst}`);
+
     // WiSE-FT exports: α = 0 is the start, α = 1 the current weights, α = ½ halfway; f16 halves the size.
     const start = safetensors(readFileSync(join(ROOT, "tests/fixtures/models/tiny-legacy/model.safetensors")));
     const current = safetensors(Buffer.from(files.weights, "base64"));
