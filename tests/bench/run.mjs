@@ -62,6 +62,17 @@ async function server() {
   return root;
 }
 
+let current = null; // { context, dir } of the running configuration, for a clean stop on a signal
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, async () => {
+    if (current) {
+      await current.context.close().catch(() => {});
+      rmSync(current.dir, { recursive: true, force: true });
+    }
+    process.exit(130);
+  });
+}
+
 async function runOne(url, params, webgpu) {
   const dir = mkdtempSync(join(tmpdir(), "webclip-bench-"));
   const context = await chromium.launchPersistentContext(dir, {
@@ -70,6 +81,7 @@ async function runOne(url, params, webgpu) {
     args: [...BASE_FLAGS, ...(webgpu ? WEBGPU_FLAGS : [])],
     ignoreDefaultArgs: ["--headless"],
   });
+  current = { context, dir };
   try {
     const page = await context.newPage();
     page.on("console", (m) => {
@@ -87,6 +99,7 @@ async function runOne(url, params, webgpu) {
   } catch (e) {
     return { ...params, error: String(e.message ?? e).split("\n")[0] };
   } finally {
+    current = null;
     await context.close().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
