@@ -863,11 +863,16 @@ export function initTraining(ctx) {
     }
   }
 
+  /** Both views' Stop: the run loop checks `stopRequested` between steps. */
+  function requestStop(run, button, setStatus) {
+    if (!run.running) return;
+    run.stopRequested = true;
+    button.disabled = true;
+    setStatus("Stopping after this step…");
+  }
+
   function ftStop() {
-    if (!ft.running) return;
-    ft.stopRequested = true;
-    fe.stop.disabled = true;
-    setFtStatus("Stopping after this step…");
+    requestStop(ft, fe.stop, setFtStatus);
   }
 
   async function ftReset() {
@@ -1440,10 +1445,7 @@ export function initTraining(ctx) {
   }
 
   function learnStop() {
-    if (!learn.running) return;
-    learn.stopRequested = true;
-    le.stop.disabled = true;
-    setLearnStatus("Stopping after this step…");
+    requestStop(learn, le.stop, setLearnStatus);
   }
 
   async function learnReset() {
