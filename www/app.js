@@ -6,7 +6,7 @@
 // file fails alone, names itself, and the other images still get their probabilities.
 //
 // Machine-readable hooks for the browser tests: #app[data-state] ("loading" | "ready" | "busy" |
-// "error") and [data-first-run-ms]; #backend-badge[data-backend]; each image card
+// "error") and [data-first-run-ms]; #backend-badge[data-backend][data-precision]; each image card
 // li.card[data-name][data-status]; each probability row [data-label][data-prob]; each search
 // result [data-name][data-index][data-score] inside #search-results[data-query]. The root is
 // also "busy" while a training run (Fine-tune or Learn view, train.js) is running.
@@ -55,6 +55,7 @@ const el = {
   modelDir: $("model-dir"),
   modelFileList: $("model-file-list"),
   backend: $("backend"),
+  precision: $("precision"),
   loadBtn: $("load-btn"),
   download: $("download"),
   downloadList: $("download-list"),
@@ -248,9 +249,10 @@ function updateBadge() {
   el.badge.dataset.backend = m.backend;
   el.badge.className = `badge badge-${m.backend}`;
   el.modelActive.textContent = `In use: ${state.modelName} (${m.embeddingDim}-d embeddings).`;
-  const kind = m.backend === "webgpu" ? "WebGPU" : "CPU";
+  el.badge.dataset.precision = m.precision;
+  const kind = `${m.backend === "webgpu" ? "WebGPU" : "CPU"} · ${m.precision}`;
   el.badge.textContent = m.adapter ? `${kind} · ${m.adapter}` : kind;
-  el.badge.title = `${state.modelName} runs on ${m.backend === "webgpu" ? "WebGPU" : "the CPU (WebAssembly)"}${
+  el.badge.title = `${state.modelName} runs in ${m.precision} on ${m.backend === "webgpu" ? "WebGPU" : "the CPU (WebAssembly)"}${
     m.adapter ? `: ${m.adapter}` : " (the adapter does not report its name)"
   }`;
   if (m.deviceNote) {
@@ -328,6 +330,7 @@ async function readFolderSource() {
 async function loadModel(override) {
   const kind = override?.kind ?? selectedSource();
   const backend = el.backend.value;
+  const precision = el.precision.value;
   const token = ++state.loadToken;
   let name;
   let source;
@@ -367,6 +370,7 @@ async function loadModel(override) {
     const t0 = performance.now();
     const model = await state.loadModelInWorker(source, {
       backend,
+      precision,
       cache: kind === "hub",
       onProgress: (p) => {
         if (token === state.loadToken) onProgress(p);
@@ -388,7 +392,7 @@ async function loadModel(override) {
     el.tLoad.textContent = `${seconds.toFixed(2)} s`;
     swapDefaultLabels(labelsKind);
     updateBadge();
-    setStatus(`Ready: ${name} on ${model.backend === "webgpu" ? "WebGPU" : "the CPU"}.`);
+    setStatus(`Ready: ${name} on ${model.backend === "webgpu" ? "WebGPU" : "the CPU"} (${model.precision}).`);
   } catch (e) {
     if (token !== state.loadToken) return;
     const still = state.model ? ` Still using ${state.modelName}.` : "";
@@ -960,10 +964,15 @@ function wireInputs() {
       if (r.checked && r.value === "folder") setStatus("Choose or drop the model files.");
     });
   }
-  el.backend.addEventListener("change", () => {
-    if (selectedSource() === "shapes") loadModel({ kind: "shapes" });
-    else setStatus("Press “Load model” to use the new backend.");
-  });
+  for (const [select, what] of [
+    [el.backend, "backend"],
+    [el.precision, "precision"],
+  ]) {
+    select.addEventListener("change", () => {
+      if (selectedSource() === "shapes") loadModel({ kind: "shapes" });
+      else setStatus(`Press “Load model” to use the new ${what}.`);
+    });
+  }
   el.modelFiles.addEventListener("change", () => {
     setModelFiles([...el.modelFiles.files]);
     el.modelFiles.value = "";
@@ -1054,6 +1063,8 @@ async function main() {
   showView(params.get("view") ?? "classify", { updateUrl: false });
   const backend = params.get("backend");
   if (backend && ["auto", "webgpu", "cpu"].includes(backend)) el.backend.value = backend;
+  const precision = params.get("precision");
+  if (precision && ["auto", "f32", "f16"].includes(precision)) el.precision.value = precision;
   const templates = params.get("templates");
   if (templates && [...el.templates.options].some((o) => o.value === templates)) el.templates.value = templates;
   const modelParam = params.get("model");

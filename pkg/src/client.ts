@@ -3,7 +3,7 @@
 // anything is sent) and keeps the pending calls; the worker (worker.ts) runs `loadModel`.
 
 import { checkImages, isImageBitmap } from "./images.js";
-import { checkBackend, checkClassifyOptions, checkSource, checkTexts, progressReporter } from "./model.js";
+import { checkBackend, checkClassifyOptions, checkPrecision, checkSource, checkTexts, progressReporter } from "./model.js";
 import type { ModelInfo, Op, RequestBody, Results, WorkerLoadSettings, WorkerMessage, WorkerRequest } from "./protocol.js";
 import { absoluteUrl, describe } from "./source.js";
 import { checkExportOptions, checkShapesOptions, checkState, checkTrainerOptions } from "./train.js";
@@ -18,6 +18,7 @@ import type {
   ImageInput,
   LabelProb,
   ModelSource,
+  Precision,
   Progress,
   RankEntry,
   ShapesBatch,
@@ -38,9 +39,10 @@ interface Pending {
 /** Loads a model inside a new Web Worker; `dispose()` ends the worker. */
 export async function loadModelInWorker(source: ModelSource, options: WorkerLoadOptions = {}): Promise<ClipModel> {
   const backend = checkBackend(options.backend);
+  const precision = checkPrecision(options.precision);
   checkSource(source);
   const onProgress = progressReporter(options.onProgress);
-  const settings: WorkerLoadSettings = { backend };
+  const settings: WorkerLoadSettings = { backend, precision };
   if (options.cache !== undefined) settings.cache = options.cache;
   if (options.wasmUrl !== undefined) settings.wasmUrl = absoluteUrl(options.wasmUrl);
   if (options.fetchOptions !== undefined) settings.fetchOptions = cloneableFetchOptions(options.fetchOptions);
@@ -163,6 +165,7 @@ function forTransfer(images: readonly ImageInput[]): { images: ImageInput[]; tra
 
 class WorkerClipModel implements ClipModel {
   readonly backend: Backend;
+  readonly precision: Precision;
   readonly adapter: string;
   readonly deviceNote: string | undefined;
   readonly embeddingDim: number;
@@ -175,6 +178,7 @@ class WorkerClipModel implements ClipModel {
   constructor(channel: Channel, info: ModelInfo) {
     this.#channel = channel;
     this.backend = info.backend;
+    this.precision = info.precision;
     this.adapter = info.adapter;
     this.deviceNote = info.deviceNote;
     this.embeddingDim = info.embeddingDim;

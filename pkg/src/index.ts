@@ -6,6 +6,8 @@ export { DEFAULT_CACHE } from "./source.js";
 export type {
   Backend,
   BackendChoice,
+  Precision,
+  PrecisionChoice,
   ClassifyOptions,
   ClipModel,
   ClipTrainer,

@@ -19,6 +19,8 @@ import type {
   LabelProb,
   LoadOptions,
   ModelSource,
+  Precision,
+  PrecisionChoice,
   Progress,
   RankEntry,
   ShapesBatch,
@@ -119,6 +121,16 @@ export function checkBackend(backend: unknown): BackendChoice {
   return backend as BackendChoice;
 }
 
+const PRECISIONS: readonly PrecisionChoice[] = ["auto", "f32", "f16"];
+
+export function checkPrecision(precision: unknown): PrecisionChoice {
+  if (precision === undefined) return "auto";
+  if (typeof precision !== "string" || !(PRECISIONS as readonly string[]).includes(precision)) {
+    throw new TypeError(`options.precision must be "auto", "f32" or "f16", got ${typeof precision === "string" ? JSON.stringify(precision) : describe(precision)}`);
+  }
+  return precision as PrecisionChoice;
+}
+
 export function checkTexts(texts: unknown, what = "texts"): asserts texts is readonly string[] {
   if (!Array.isArray(texts)) throw new TypeError(`${what} must be an array of strings, got ${describe(texts)}`);
   texts.forEach((t, i) => {
@@ -162,6 +174,7 @@ export function progressReporter(onProgress: LoadOptions["onProgress"]): (p: Pro
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<ClipModel> {
   const started = performance.now();
   const backend = checkBackend(options.backend);
+  const precision = checkPrecision(options.precision);
   checkSource(source);
   const progress = progressReporter(options.onProgress);
   const wasm = initWasm(options.wasmUrl);
@@ -174,17 +187,18 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   progress({ stage: "load" });
   const model = await guarded(() =>
     files.randomSeed !== undefined
-      ? Model.random(new TextDecoder().decode(files.config), files.tokenizer, backend, files.randomSeed)
-      : Model.load(files.config, files.openClipConfig, files.weights!, files.tokenizer, files.preprocessor, backend),
+      ? Model.random(new TextDecoder().decode(files.config), files.tokenizer, backend, files.randomSeed, precision)
+      : Model.load(files.config, files.openClipConfig, files.weights!, files.tokenizer, files.preprocessor, backend, precision),
   );
   const clip = new LocalClipModel(model);
-  progress({ stage: "ready", backend: clip.backend, seconds: (performance.now() - started) / 1000 });
+  progress({ stage: "ready", backend: clip.backend, precision: clip.precision, seconds: (performance.now() - started) / 1000 });
   return clip;
 }
 
 /** A model in this thread's wasm instance. */
 export class LocalClipModel implements ClipModel {
   readonly backend: Backend;
+  readonly precision: Precision;
   readonly adapter: string;
   readonly deviceNote: string | undefined;
   readonly embeddingDim: number;
@@ -199,6 +213,7 @@ export class LocalClipModel implements ClipModel {
   constructor(model: Model) {
     this.#model = model;
     this.backend = model.backend as Backend;
+    this.precision = model.precision as Precision;
     this.adapter = model.adapter;
     this.deviceNote = model.deviceNote ?? undefined;
     this.embeddingDim = model.embeddingDim;

@@ -13,6 +13,8 @@ import type {
   ImageInput,
   LabelProb,
   ModelFilesSource,
+  Precision,
+  PrecisionChoice,
   Progress,
   RankEntry,
   ShapesBatch,
@@ -25,6 +27,7 @@ import type {
 /** Load options as sent to the worker (functions stay on the page; URLs are absolute). */
 export interface WorkerLoadSettings {
   backend: BackendChoice;
+  precision: PrecisionChoice;
   cache?: boolean | string;
   wasmUrl?: string;
   fetchOptions?: RequestInit;
@@ -58,6 +61,7 @@ export type RequestBody = WorkerRequest extends infer R ? (R extends { id: numbe
 /** The properties of a loaded model, sent once after "load". */
 export interface ModelInfo {
   backend: Backend;
+  precision: Precision;
   adapter: string;
   deviceNote: string | undefined;
   embeddingDim: number;

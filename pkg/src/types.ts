@@ -6,6 +6,17 @@ export type BackendChoice = "auto" | "webgpu" | "cpu";
 /** What actually runs after loading. */
 export type Backend = "webgpu" | "cpu";
 
+/**
+ * Inference precision. `"auto"` runs f16 weights and activations on a WebGPU adapter with the
+ * `shader-f16` feature (half the GPU memory and memory traffic; LayerNorm stays f32) and f32
+ * elsewhere; `"f16"` asks for f16 on any backend that supports it (an error where none does).
+ * Training always runs in f32.
+ */
+export type PrecisionChoice = "auto" | "f32" | "f16";
+
+/** The precision a loaded model runs in. */
+export type Precision = "f32" | "f16";
+
 /** One file of a model given as data: bytes, text, or (for the JSON files) an object. */
 export type FileData = ArrayBuffer | ArrayBufferView | Blob | string | Record<string, unknown>;
 
@@ -54,6 +65,7 @@ export type Progress =
   | {
       stage: "ready";
       backend: Backend;
+      precision: Precision;
       /** Seconds from the `loadModel` call to a usable model (downloads included). */
       seconds: number;
     };
@@ -61,6 +73,8 @@ export type Progress =
 export interface LoadOptions {
   /** `"auto"` (default), `"webgpu"` or `"cpu"`. `"webgpu"` fails when no adapter is available. */
   backend?: BackendChoice;
+  /** `"auto"` (default: f16 on WebGPU adapters with `shader-f16`), `"f32"` or `"f16"`. */
+  precision?: PrecisionChoice;
   /** Called with loading progress. */
   onProgress?: (progress: Progress) => void;
   /**
@@ -251,6 +265,8 @@ export interface ShapesClass {
 export interface ClipModel {
   /** What actually runs: "webgpu" or "cpu". */
   readonly backend: Backend;
+  /** What inference runs in: "f16" (weights and activations) or "f32". */
+  readonly precision: Precision;
   /** The GPU adapter's name, or the CPU backend's. */
   readonly adapter: string;
   /** Why `backend: "auto"` fell back to the CPU, when it did. */

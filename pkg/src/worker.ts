@@ -22,6 +22,7 @@ function post(message: WorkerMessage, transfer: Transferable[] = []): void {
 function info(m: ClipModel): ModelInfo {
   return {
     backend: m.backend,
+    precision: m.precision,
     adapter: m.adapter,
     deviceNote: m.deviceNote,
     embeddingDim: m.embeddingDim,

@@ -108,6 +108,9 @@ function checkRun(out, label) {
   assert.equal(stages.at(-1), "ready");
   assert.equal(stages.at(-2), "load");
   assert.equal(out.progress.at(-1).backend, out.backend);
+  assert.equal(out.progress.at(-1).precision, out.precision);
+  // auto: f16 exactly where the adapter has shader-f16 (SwiftShader has not; the CPU stays f32).
+  assert.equal(out.precision, out.backend === "webgpu" && out.adapterHasF16 ? "f16" : "f32", "precision auto");
   assert.ok(out.progress.at(-1).seconds > 0);
   console.log(`${label}: adapter ${JSON.stringify(out.adapter)}, load ${out.loadSeconds.toFixed(2)} s, calls ${JSON.stringify(out.seconds)}, max |Δ| ${worst.toExponential(2)}`);
 }
@@ -164,6 +167,50 @@ describe("npm consumer, WebGPU available (SwiftShader)", { timeout: TIMEOUT }, (
     assert.equal(files.size, 4);
     for (const p of files.values()) assert.equal(p.cached, true, `${p.file} from the cache`);
     close(again.imageEmbeds[0], expected.image_embeds[INDEX[0]], "image after a cached load");
+  });
+
+  test("precision: f16 where supported, a clear error where not", { timeout: TIMEOUT }, async () => {
+    // The CPU backend computes in f16 when asked (the same f16 model code a shader-f16 GPU
+    // runs; tests/precision.rs runs it on lavapipe's f16 Vulkan kernels).
+    const out = await page.evaluate((o) => window.runConsumer(o), { ...RUN, backend: "cpu", precision: "f16", worker: true, loadOnly: "embed" });
+    assert.equal(out.precision, "f16");
+    assert.equal(out.progress.at(-1).precision, "f16");
+    let worst = 1;
+    let maxAbs = 0;
+    const pairs = [
+      ...out.imageEmbeds.map((row, i) => [row, expected.image_embeds[INDEX[i]]]),
+      ...out.textEmbeds.map((row, i) => [row, expected.text_embeds[i]]),
+    ];
+    for (const [got, want] of pairs) {
+      worst = Math.min(worst, cosine(got, want));
+      got.forEach((v, k) => (maxAbs = Math.max(maxAbs, Math.abs(v - want[k]))));
+    }
+    // f16 keeps ~3 digits per op: direction to ~1e-3 (f32 parity is checked above to 1e-4).
+    assert.ok(worst >= 0.998, `f16 vs HF f32: worst cosine ${worst}`);
+    console.log(`cpu f16 (worker) vs HF f32: worst cosine ${worst.toFixed(7)}, max |Δ| ${maxAbs.toExponential(2)}`);
+
+    const errors = await page.evaluate(async () => {
+      const { loadModel, loadModelInWorker } = await import("/pkg/dist/index.js");
+      const hasF16 = (await navigator.gpu.requestAdapter())?.features.has("shader-f16") ?? false;
+      const messages = { hasF16 };
+      for (const [key, f] of [
+        ["webgpuF16", () => loadModelInWorker("/tests/fixtures/models/tiny-legacy/", { backend: "webgpu", precision: "f16" })],
+        ["bad", () => loadModel("/tests/fixtures/models/tiny-legacy/", { precision: "f8" })],
+      ]) {
+        try {
+          const m = await f();
+          messages[key] = { precision: m.precision };
+          m.dispose();
+        } catch (e) {
+          messages[key] = { name: e.name, message: e.message };
+        }
+      }
+      return messages;
+    });
+    if (errors.hasF16) assert.equal(errors.webgpuF16.precision, "f16");
+    else assert.match(errors.webgpuF16.message, /shader-f16/, JSON.stringify(errors.webgpuF16));
+    assert.equal(errors.bad.name, "TypeError");
+    assert.match(errors.bad.message, /options\.precision must be "auto", "f32" or "f16"/);
   });
 
   test("worker: load errors name the URL and status; the worker is ended", { timeout: TIMEOUT }, async () => {

@@ -58,6 +58,7 @@ async function waitModel(page, timeout) {
   return page.evaluate(() => ({
     state: document.getElementById("app").dataset.state,
     backend: document.getElementById("backend-badge").dataset.backend,
+    precision: document.getElementById("backend-badge").dataset.precision,
     badge: document.getElementById("backend-badge").textContent,
     note: document.getElementById("device-note").hidden ? null : document.getElementById("device-note").textContent,
     alerts: document.getElementById("alerts").textContent,
@@ -198,6 +199,9 @@ describe("page on WebGPU (SwiftShader)", { timeout: 25 * MINUTE }, () => {
     assert.equal(m.state, "ready", m.alerts);
     assert.equal(m.backend, "webgpu", m.badge);
     assert.match(m.badge, /WebGPU/);
+    // Precision auto: SwiftShader has no shader-f16, so f32 (the numbers below are f32 parity).
+    assert.equal(m.precision, "f32", m.badge);
+    assert.match(m.badge, /f32/);
     console.log(`webgpu: model ready after ${((Date.now() - t0) / 1000).toFixed(1)} s, badge "${m.badge}"`);
     // the shapes classes are prefilled
     const prefilled = (await page.inputValue("#labels")).split("\n");
@@ -245,6 +249,7 @@ describe("page on the CPU fallback", { timeout: 20 * MINUTE }, () => {
     assert.equal(m.state, "ready", m.alerts);
     assert.equal(m.backend, "cpu", m.badge);
     assert.match(m.badge, /CPU/);
+    assert.equal(m.precision, "f32", m.badge);
     console.log(`cpu: model ready after ${((Date.now() - t0) / 1000).toFixed(1)} s, badge "${m.badge}", note ${JSON.stringify(m.note)}`);
 
     await setLabels(page, LABELS);

@@ -15,7 +15,8 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use webclip::burn::tensor::{Device, Int, Tensor, TensorData};
 use webclip::loader::RandomSource;
-use webclip::model::ClipModel;
+use webclip::model::precision::cast_model;
+use webclip::model::{ClipModel, Precision, PrecisionChoice};
 use webclip::{ClipConfig, DeviceChoice};
 
 use crate::progress::Reporter;
@@ -44,6 +45,9 @@ pub struct BenchArgs {
 struct ScenarioResult {
     scenario: String,
     device: String,
+    /// f32 or f16 (training is always f32).
+    #[serde(default)]
+    precision: String,
     batch: usize,
     iters: usize,
     /// Mean seconds per forward.
@@ -126,6 +130,7 @@ fn run_train_child(name: &str, args: &BenchArgs, device: Device, device_name: St
     Ok(ScenarioResult {
         scenario: name.to_string(),
         device: device_name,
+        precision: "f32".into(),
         batch,
         iters: args.iters,
         seconds_per_forward: spf,
@@ -141,14 +146,20 @@ fn sync_read(t: Tensor<2>) -> Result<Vec<f32>> {
     Ok(pollster::block_on(webclip::pipeline::read_f32(t))?)
 }
 
-fn run_child(name: &str, args: &BenchArgs, device: Device, device_name: String) -> Result<ScenarioResult> {
+fn run_child(
+    name: &str,
+    args: &BenchArgs,
+    device: Device,
+    device_name: String,
+    precision: Precision,
+) -> Result<ScenarioResult> {
     if name.starts_with("train-") {
         return run_train_child(name, args, device, device_name);
     }
     let batch = scenario_batch(name)?;
     let config = ClipConfig::vit_b32();
     let t = Instant::now();
-    let model = ClipModel::build(&config, Box::new(RandomSource::new(0)), &device)?;
+    let model = cast_model(ClipModel::build(&config, Box::new(RandomSource::new(0)), &device)?, precision);
     let _ = sync_read(model.logit_scale.val().unsqueeze_dim(0))?;
     let build_seconds = t.elapsed().as_secs_f64();
 
@@ -161,7 +172,7 @@ fn run_child(name: &str, args: &BenchArgs, device: Device, device_name: String) 
             webclip::loader::Init::Normal(1.0),
         )?
         .unwrap_or_default();
-        let x = Tensor::<4>::from_data(TensorData::new(pixels, [batch, 3, 224, 224]), &device);
+        let x = Tensor::<4>::from_data(TensorData::new(pixels, [batch, 3, 224, 224]), &device).cast(precision.dtype());
         Box::new(move || sync_read(model.image_features(x.clone())))
     } else {
         let ctx = config.context_length();
@@ -194,6 +205,7 @@ fn run_child(name: &str, args: &BenchArgs, device: Device, device_name: String) 
     Ok(ScenarioResult {
         scenario: name.to_string(),
         device: device_name,
+        precision: precision.as_str().into(),
         batch,
         iters: args.iters,
         seconds_per_forward: spf,
@@ -205,13 +217,14 @@ fn run_child(name: &str, args: &BenchArgs, device: Device, device_name: String) 
     })
 }
 
-pub fn run(args: BenchArgs, choice: DeviceChoice, rep: &mut Reporter) -> Result<()> {
+pub fn run(args: BenchArgs, choice: DeviceChoice, precision: PrecisionChoice, rep: &mut Reporter) -> Result<()> {
     if args.iters == 0 {
         return Err(CliError::Other("--iters must be at least 1".into()));
     }
     if let Some(name) = &args.child {
         let (device, info) = webclip::device::open(choice)?;
-        let r = run_child(name, &args, device, info.name)?;
+        let precision = Precision::resolve(precision, &device)?;
+        let r = run_child(name, &args, device, info.name, precision)?;
         println!("{}", serde_json::to_string(&r).map_err(|e| CliError::Other(e.to_string()))?);
         return Ok(());
     }
@@ -225,11 +238,16 @@ pub fn run(args: BenchArgs, choice: DeviceChoice, rep: &mut Reporter) -> Result<
         DeviceChoice::Gpu => "gpu",
         DeviceChoice::Cpu => "cpu",
     };
+    let precision_arg = match precision {
+        PrecisionChoice::Auto => "auto",
+        PrecisionChoice::F32 => "f32",
+        PrecisionChoice::F16 => "f16",
+    };
     let mut results = Vec::new();
     for n in names {
         rep.note(&format!("bench {n} on {device_arg} ({} warm-up + {} timed forwards)", args.warmup, args.iters));
         let out = Command::new(&exe)
-            .args(["--quiet", "--device", device_arg, "bench", "--child", n])
+            .args(["--quiet", "--device", device_arg, "--precision", precision_arg, "bench", "--child", n])
             .args(["--iters", &args.iters.to_string(), "--warmup", &args.warmup.to_string()])
             .output()
             .map_err(|e| CliError::Other(format!("could not start the benchmark process: {e}")))?;
@@ -243,9 +261,10 @@ pub fn run(args: BenchArgs, choice: DeviceChoice, rep: &mut Reporter) -> Result<
             .map_err(|e| CliError::Other(format!("bench {n}: unreadable result ({e})")))?;
         if !args.json {
             println!(
-                "{:<7} {:<28} {:>9.2} items/s {:>9.1} ms/forward  first {:>7.2} s  peak RSS {:>7.0} MiB{}",
+                "{:<7} {:<28} {:<3} {:>9.2} items/s {:>9.1} ms/forward  first {:>7.2} s  peak RSS {:>7.0} MiB{}",
                 r.scenario,
                 r.device,
+                r.precision,
                 r.items_per_second,
                 r.seconds_per_forward * 1e3,
                 r.first_forward_seconds,

@@ -16,6 +16,7 @@ use std::time::Instant;
 
 use clap::{Parser, Subcommand};
 use serde::Serialize;
+use webclip::model::PrecisionChoice;
 use webclip::{Clip, DeviceChoice, Templates};
 
 use crate::progress::Reporter;
@@ -36,6 +37,10 @@ struct Cli {
     /// Where to run: auto (a hardware GPU if present, else CPU), gpu (wgpu, any adapter), cpu.
     #[arg(long, global = true, default_value = "auto", value_parser = parse_device)]
     device: DeviceChoice,
+    /// Inference precision: auto (f16 on a GPU with f16 arithmetic, else f32), f32, f16.
+    /// Training always runs in f32.
+    #[arg(long, global = true, default_value = "auto", value_parser = parse_precision)]
+    precision: PrecisionChoice,
     /// No progress or device messages on stderr.
     #[arg(long, short, global = true)]
     quiet: bool,
@@ -44,6 +49,10 @@ struct Cli {
 }
 
 fn parse_device(s: &str) -> std::result::Result<DeviceChoice, String> {
+    s.parse().map_err(|e: webclip::Error| e.to_string())
+}
+
+fn parse_precision(s: &str) -> std::result::Result<PrecisionChoice, String> {
     s.parse().map_err(|e: webclip::Error| e.to_string())
 }
 
@@ -183,7 +192,7 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
     writeln!(out, "{s}").map_err(|e| CliError::Other(format!("could not write to stdout: {e}")))
 }
 
-fn load(model: &Path, device: DeviceChoice, rep: &mut Reporter) -> Result<Clip> {
+fn load(model: &Path, device: DeviceChoice, precision: PrecisionChoice, rep: &mut Reporter) -> Result<Clip> {
     let files = files::read_model_dir(model)?;
     let (dev, info) = webclip::device::open(device)?;
     rep.note(&format!("device: {}", info.name));
@@ -191,9 +200,15 @@ fn load(model: &Path, device: DeviceChoice, rep: &mut Reporter) -> Result<Clip> 
         rep.note(note);
     }
     let t = Instant::now();
-    let clip =
-        pollster::block_on(Clip::load(&files, &dev)).map_err(|e| CliError::File(model.to_path_buf(), e.to_string()))?;
-    rep.note(&format!("loaded {} in {:.2} s", model.display(), t.elapsed().as_secs_f64()));
+    let clip = pollster::block_on(Clip::load(&files, &dev))
+        .map_err(|e| CliError::File(model.to_path_buf(), e.to_string()))?
+        .with_precision(precision)?;
+    rep.note(&format!(
+        "loaded {} in {:.2} s ({})",
+        model.display(),
+        t.elapsed().as_secs_f64(),
+        clip.precision().as_str()
+    ));
     Ok(clip)
 }
 
@@ -235,7 +250,7 @@ fn run(cli: Cli) -> Result<()> {
                 return Err(CliError::Other("nothing to embed: give --image PATH and/or --text TEXT".into()));
             }
             probe_images(&images)?;
-            let clip = load(&model, cli.device, &mut rep)?;
+            let clip = load(&model, cli.device, cli.precision, &mut rep)?;
             let image_embeds = embed_paths(&clip, &images, &mut rep)?;
             let text_embeds = pollster::block_on(clip.embed_texts(&texts, Some(&mut rep.callback("embedding texts"))))?;
             rep.done();
@@ -282,7 +297,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             // Inputs first: a bad image fails before the model is loaded.
             probe_images(&images)?;
-            let clip = load(&model, cli.device, &mut rep)?;
+            let clip = load(&model, cli.device, cli.precision, &mut rep)?;
             let t = Instant::now();
             let head =
                 pollster::block_on(clip.classifier(&labels, &templates, Some(&mut rep.callback("encoding labels"))))?;
@@ -318,7 +333,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Rank { model, text, images, json } => {
             probe_images(&images)?;
-            let clip = load(&model, cli.device, &mut rep)?;
+            let clip = load(&model, cli.device, cli.precision, &mut rep)?;
             let query = pollster::block_on(clip.embed_texts(&[text.as_str()], None))?;
             let ranked = webclip::zeroshot::rank(&query[0], &embed_paths(&clip, &images, &mut rep)?);
             rep.done();
@@ -340,7 +355,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
             }
         }
-        Command::Bench(args) => bench::run(args, cli.device, &mut rep)?,
+        Command::Bench(args) => bench::run(args, cli.device, cli.precision, &mut rep)?,
         Command::Finetune(args) => train::finetune(args, cli.device, &mut rep)?,
         Command::TrainShapes(args) => train::train_shapes(args, cli.device, &mut rep)?,
         Command::Shapes(args) => train::shapes(args)?,

@@ -5,10 +5,13 @@
 //! normalisation and tokenisation all happen in the core, exactly as natively.
 //!
 //! JS-visible API (the TS wrapper in pkg/src gives it types and the public shape):
-//! - `Model.load(config?, openClipConfig?, weights, tokenizer, preprocessor?, backend)` →
-//!   `Promise<Model>`; `backend` is "auto" | "webgpu" | "cpu".
-//! - `Model.random(configJson, tokenizer, backend, seed)` → `Promise<Model>` (benchmarks).
-//! - `model.backend` ("webgpu" | "cpu"), `model.adapter`, `model.embeddingDim`,
+//! - `Model.load(config?, openClipConfig?, weights, tokenizer, preprocessor?, backend, precision?)`
+//!   → `Promise<Model>`; `backend` is "auto" | "webgpu" | "cpu", `precision` "auto" (f16 on an
+//!   adapter with `shader-f16`, else f32) | "f32" | "f16".
+//! - `Model.random(configJson, tokenizer, backend, seed, precision?)` → `Promise<Model>`
+//!   (benchmarks).
+//! - `model.backend` ("webgpu" | "cpu"), `model.precision` ("f32" | "f16"), `model.adapter`,
+//!   `model.embeddingDim`,
 //!   `model.imageSize`, `model.deviceNote`.
 //! - `new Images()`, `images.pushEncoded(bytes)`, `images.pushRgba(rgba, width, height)`:
 //!   decoded here, so a bad file fails at once and names itself.
@@ -30,6 +33,7 @@ use js_sys::{Float32Array, Promise};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
+use webclip::model::PrecisionChoice;
 use webclip::{Clip, ClipConfig, DeviceChoice, DeviceInfo, ModelFiles, RgbImage, Templates, Tokenizer};
 
 mod train;
@@ -81,6 +85,16 @@ pub(crate) fn parse_backend(backend: &str) -> Result<DeviceChoice, JsError> {
         "webgpu" | "gpu" => Ok(DeviceChoice::Gpu),
         "cpu" => Ok(DeviceChoice::Cpu),
         other => Err(JsError::new(&format!("unknown backend {other:?}: use \"auto\", \"webgpu\" or \"cpu\""))),
+    }
+}
+
+/// `precision` option → choice; `undefined` is "auto".
+pub(crate) fn parse_precision(precision: Option<&str>) -> Result<PrecisionChoice, JsError> {
+    match precision {
+        None => Ok(PrecisionChoice::Auto),
+        Some(p) => {
+            p.parse().map_err(|_| JsError::new(&format!("unknown precision {p:?}: use \"auto\", \"f32\" or \"f16\"")))
+        }
     }
 }
 
@@ -181,11 +195,14 @@ impl Model {
         tokenizer: Vec<u8>,
         preprocessor: Option<Vec<u8>>,
         backend: String,
+        precision: Option<String>,
     ) -> Result<Model, JsError> {
+        let choice = parse_precision(precision.as_deref())?;
         let files = ModelFiles { config, open_clip_config, weights, tokenizer, preprocessor };
         let (device, info) = open_device(&backend).await?;
         let clip = Clip::load(&files, &device).await.map_err(js_err)?;
         drop(files);
+        let clip = clip.with_precision(choice).map_err(js_err)?;
         Ok(Model { clip: Rc::new(clip), info })
     }
 
@@ -196,11 +213,14 @@ impl Model {
         tokenizer: Vec<u8>,
         backend: String,
         seed: u32,
+        precision: Option<String>,
     ) -> Result<Model, JsError> {
+        let choice = parse_precision(precision.as_deref())?;
         let config = ClipConfig::from_hf_json(config_json.as_bytes()).map_err(js_err)?;
         let tokenizer = Tokenizer::from_bytes(&tokenizer, config.context_length()).map_err(js_err)?;
         let (device, info) = open_device(&backend).await?;
         let clip = Clip::random(config, tokenizer, &device, seed as u64).await.map_err(js_err)?;
+        let clip = clip.with_precision(choice).map_err(js_err)?;
         Ok(Model { clip: Rc::new(clip), info })
     }
 
@@ -215,6 +235,12 @@ impl Model {
             webclip::BackendKind::Wgpu => "webgpu".into(),
             webclip::BackendKind::Cpu => "cpu".into(),
         }
+    }
+
+    /// "f32" or "f16": the precision inference runs in (training always runs in f32).
+    #[wasm_bindgen(getter)]
+    pub fn precision(&self) -> String {
+        self.clip.precision().as_str().into()
     }
 
     /// The adapter's name ("CPU (flex, wasm)" on the CPU backend).

@@ -110,6 +110,16 @@ struct TrainerInner {
 }
 
 impl TrainerInner {
+    /// An inference model made from the trainer's weights runs in the precision the model the
+    /// trainer came from runs in (training itself is f32).
+    fn like_base(&self, clip: Clip) -> Result<Clip, JsError> {
+        let choice = match self.base.precision() {
+            webclip::model::Precision::F16 => webclip::model::PrecisionChoice::F16,
+            webclip::model::Precision::F32 => webclip::model::PrecisionChoice::F32,
+        };
+        clip.with_precision(choice).map_err(js_err)
+    }
+
     fn take(&self) -> Result<webclip::train::Trainer, JsError> {
         self.trainer
             .borrow_mut()
@@ -217,7 +227,8 @@ impl Trainer {
             let t = inner.take()?;
             let snap = t.snapshot().await;
             inner.put(t);
-            Ok(Model::from_clip(snap.map_err(js_err)?, inner.info.clone()).into())
+            let clip = inner.like_base(snap.map_err(js_err)?)?;
+            Ok(Model::from_clip(clip, inner.info.clone()).into())
         })
     }
 
@@ -232,7 +243,7 @@ impl Trainer {
             let (tuned, config, tokenizer, preprocess, device) = snap.map_err(js_err)?.into_parts();
             let mixed = webclip::train::wise_ft(inner.base.model(), tuned, alpha).map_err(js_err)?;
             let clip = Clip::from_parts(mixed, config, tokenizer, preprocess, &device).await.map_err(js_err)?;
-            Ok(Model::from_clip(clip, inner.info.clone()).into())
+            Ok(Model::from_clip(inner.like_base(clip)?, inner.info.clone()).into())
         })
     }
 

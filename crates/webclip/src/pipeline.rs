@@ -14,7 +14,8 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use crate::config::{ClipConfig, PreprocessConfig};
 use crate::error::{Error, Result};
 use crate::loader::{Naming, RandomSource, SafetensorsSource};
-use crate::model::ClipModel;
+use crate::model::precision::cast_model;
+use crate::model::{ClipModel, Precision, PrecisionChoice};
 use crate::preprocess::{self, RgbImage};
 use crate::tokenizer::{TokenBatch, Tokenizer};
 use crate::zeroshot::{self, Classifier, LabelScore, RankEntry, Templates};
@@ -49,6 +50,7 @@ pub struct Clip {
     tokenizer: Tokenizer,
     preprocess: PreprocessConfig,
     device: Device,
+    precision: Precision,
     logit_scale: f32,
     naming: Naming,
     text_cache: Mutex<HashMap<String, Vec<f32>>>,
@@ -108,12 +110,14 @@ impl Clip {
         Self::assemble(model, config, tokenizer, preprocess, device, Naming::Hf).await
     }
 
-    /// Takes the loaded model apart (for training: see `crate::train::Trainer`).
+    /// Takes the loaded model apart (for training: see `crate::train::Trainer`). The model comes
+    /// back in f32 whatever precision it ran in (an f16 model keeps its rounding).
     pub fn into_parts(self) -> (ClipModel, ClipConfig, Tokenizer, PreprocessConfig, Device) {
-        (self.model, self.config, self.tokenizer, self.preprocess, self.device)
+        (cast_model(self.model, Precision::F32), self.config, self.tokenizer, self.preprocess, self.device)
     }
 
-    /// Puts a model back together (after training, WiSE-FT, ...).
+    /// Puts a model back together (after training, WiSE-FT, ...), in f32 (see
+    /// [`Clip::with_precision`]).
     pub async fn from_parts(
         model: ClipModel,
         config: ClipConfig,
@@ -132,6 +136,7 @@ impl Clip {
         device: &Device,
         naming: Naming,
     ) -> Result<Self> {
+        let model = cast_model(model, Precision::F32);
         let logit_scale = read_f32(model.logit_scale.val()).await?[0];
         let cpu = *device == Device::flex();
         Ok(Clip {
@@ -140,12 +145,44 @@ impl Clip {
             tokenizer,
             preprocess,
             device: device.clone(),
+            precision: Precision::F32,
             logit_scale,
             naming,
             text_cache: Mutex::new(HashMap::new()),
             image_batch: if cpu { 8 } else { 16 },
             text_batch: if cpu { 64 } else { 256 },
         })
+    }
+
+    /// The model running in the precision `choice` resolves to on its device (see
+    /// [`crate::model::precision`]: `auto` is f16 on GPUs with f16 arithmetic; [`Clip::precision`]
+    /// says which). Models load in f32; going from f16 back to f32 keeps the f16 rounding.
+    /// Consumes the model so that each f32 parameter is freed as soon as its f16 copy exists
+    /// (peak: the f32 model plus one parameter, not both models).
+    pub fn with_precision(mut self, choice: PrecisionChoice) -> Result<Self> {
+        let precision = Precision::resolve(choice, &self.device)?;
+        if precision != self.precision {
+            self.model = cast_model(self.model, precision);
+            self.precision = precision;
+            self.cache()?.clear();
+        }
+        Ok(self)
+    }
+
+    /// The precision inference runs in.
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// `v`, or the non-finite error (naming f16 overflow as the likely cause in an f16 model).
+    fn finite(&self, v: Vec<f32>, what: &str) -> Result<Vec<f32>> {
+        if v.iter().all(|x| x.is_finite()) {
+            return Ok(v);
+        }
+        Err(Error::NonFinite(match self.precision {
+            Precision::F16 => format!("{what} in f16 (values beyond f16's range?); try precision \"f32\""),
+            Precision::F32 => what.to_string(),
+        }))
     }
 
     /// The architecture.
@@ -207,8 +244,9 @@ impl Clip {
             for img in chunk {
                 pixels.extend(preprocess::preprocess(img, &self.preprocess));
             }
-            let x = Tensor::<4>::from_data(TensorData::new(pixels, [chunk.len(), 3, h, w]), &self.device);
-            let feats = finite(read_f32(self.model.image_features(x)).await?, "an image")?;
+            let x = Tensor::<4>::from_data(TensorData::new(pixels, [chunk.len(), 3, h, w]), &self.device)
+                .cast(self.precision.dtype());
+            let feats = self.finite(read_f32(self.model.image_features(x)).await?, "an image")?;
             out.extend(rows(feats, self.config.projection_dim));
             if let Some(p) = progress.as_mut() {
                 p(out.len(), images.len());
@@ -268,7 +306,7 @@ impl Clip {
         }
         let ids = Tensor::<2, Int>::from_data(TensorData::new(batch.ids, [batch.batch, batch.len]), &self.device);
         let pool = Tensor::<1, Int>::from_data(TensorData::new(batch.pool_index, [batch.batch]), &self.device);
-        let feats = finite(read_f32(self.model.text_features(ids, pool)).await?, "a text")?;
+        let feats = self.finite(read_f32(self.model.text_features(ids, pool)).await?, "a text")?;
         Ok(rows(feats, self.config.projection_dim))
     }
 
@@ -333,10 +371,6 @@ pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .await
         .map_err(|e| Error::Device(format!("reading results from the device failed: {e:?}")))?;
     data.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Device(format!("unexpected tensor data: {e:?}")))
-}
-
-fn finite(v: Vec<f32>, what: &str) -> Result<Vec<f32>> {
-    if v.iter().all(|x| x.is_finite()) { Ok(v) } else { Err(Error::NonFinite(what.to_string())) }
 }
 
 fn rows(flat: Vec<f32>, width: usize) -> Vec<Vec<f32>> {

@@ -34,20 +34,22 @@ async function failure(promise) {
 }
 
 /**
- * options: backend ("auto" | "webgpu" | "cpu"), worker (loadModelInWorker), source ("url" |
+ * options: backend ("auto" | "webgpu" | "cpu"), precision ("auto" | "f32" | "f16"), worker (loadModelInWorker), source ("url" |
  * "object"), cache, texts, labels, rankQuery, loadOnly (load and embed one image only).
  */
 window.runConsumer = async function runConsumer(options = {}) {
-  const { backend = "auto", worker = false, source = "url", cache = false, loadOnly = false } = options;
+  const { backend = "auto", precision, worker = false, source = "url", cache = false, loadOnly = false } = options;
   const progress = [];
   const t0 = performance.now();
   const src = source === "object" ? await filesSource() : MODEL;
   const load = worker ? loadModelInWorker : loadModel;
-  const model = await load(src, { backend, cache, onProgress: (p) => progress.push(p) });
+  const model = await load(src, { backend, ...(precision ? { precision } : {}), cache, onProgress: (p) => progress.push(p) });
   const out = {
     loadSeconds: (performance.now() - t0) / 1000,
     progress,
     backend: model.backend,
+    precision: model.precision,
+    adapterHasF16: (await navigator.gpu?.requestAdapter())?.features.has("shader-f16") ?? false,
     adapter: model.adapter,
     deviceNote: model.deviceNote ?? null,
     embeddingDim: model.embeddingDim,
@@ -65,7 +67,8 @@ window.runConsumer = async function runConsumer(options = {}) {
   const rows = (embs) => embs.map((e) => Array.from(e));
 
   if (loadOnly) {
-    out.imageEmbeds = rows(await timed("embedImages", () => model.embedImages(images.slice(0, 1))));
+    out.imageEmbeds = rows(await timed("embedImages", () => model.embedImages(images.slice(0, loadOnly === true ? 1 : images.length))));
+    if (loadOnly === "embed") out.textEmbeds = rows(await model.embedTexts(options.texts ?? []));
     model.dispose();
     return out;
   }

@@ -33,6 +33,12 @@ pub(crate) fn applies(device: &Device) -> bool {
     ENABLED.load(Ordering::Relaxed) && !device.is_autodiff() && *device == Device::flex()
 }
 
+/// [`applies`] for this activation: the kernels work on f32 data (an f16 model takes the plain
+/// ops).
+pub(crate) fn applies_to<const D: usize>(x: &Tensor<D>) -> bool {
+    x.dtype() == burn::tensor::DType::F32 && applies(&x.device())
+}
+
 /// The data of a flex tensor (moved out without copying when it is the only owner).
 fn take(t: Tensor<2>) -> (TensorData, [usize; 2]) {
     let dims = t.dims();

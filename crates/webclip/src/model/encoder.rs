@@ -35,7 +35,13 @@ pub struct LayerNorm {
 impl LayerNorm {
     /// `[..., d]` → `[..., d]`, normalised over the last axis.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
-        layer_norm(x, self.weight.val(), Some(self.bias.val()), self.eps)
+        let weight = self.weight.val();
+        let dtype = x.dtype();
+        if dtype == weight.dtype() {
+            return layer_norm(x, weight, Some(self.bias.val()), self.eps);
+        }
+        // An f16 model (`super::precision`): the norm runs in its parameters' f32.
+        layer_norm(x.cast(weight.dtype()), weight, Some(self.bias.val()), self.eps).cast(dtype)
     }
 }
 
@@ -117,7 +123,7 @@ impl EncoderLayer {
     /// later position.
     pub fn forward(&self, x: Tensor<3>, causal: bool) -> Tensor<3> {
         let [b, t, d] = x.dims();
-        let fused = cpu::applies(&x.device());
+        let fused = cpu::applies_to(&x);
         let a = &self.self_attn;
         let (heads, hd) = (a.num_heads, d / a.num_heads);
         let x = x.reshape([b * t, d]);
@@ -138,7 +144,7 @@ impl EncoderLayer {
     pub fn forward_rows(&self, x: Tensor<3>, causal: bool, rows: Tensor<1, Int>) -> Tensor<2> {
         let [b, t, d] = x.dims();
         let device = x.device();
-        let fused = cpu::applies(&device);
+        let fused = cpu::applies_to(&x);
         let a = &self.self_attn;
         let (heads, hd) = (a.num_heads, d / a.num_heads);
         let flat = Tensor::<1, Int>::arange(0..b as i64, &device) * t as i64 + rows.clone();

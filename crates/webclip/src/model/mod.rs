@@ -5,7 +5,9 @@ mod build;
 pub mod clip;
 pub mod cpu;
 pub mod encoder;
+pub mod precision;
 pub mod text;
 pub mod vision;
 
 pub use clip::{ClipModel, l2_normalize};
+pub use precision::{Precision, PrecisionChoice};

@@ -199,7 +199,9 @@ impl ModuleMapper for Mix {
             if base.dims()[0] != shape.iter().product::<usize>() {
                 return ft;
             }
-            let base = base.reshape(shape);
+            // Either model may run in f16 (`crate::model::precision`): mix in the fine-tuned
+            // model's dtype.
+            let base = base.reshape(shape).cast(ft.dtype());
             base * (1.0 - alpha) + ft * alpha
         })
     }
