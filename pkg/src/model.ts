@@ -111,24 +111,23 @@ async function guarded<T>(call: () => Promise<T>): Promise<T> {
 
 // ---- validation -------------------------------------------------------------------------------
 
-const BACKENDS: readonly BackendChoice[] = ["auto", "webgpu", "cpu"];
-
-export function checkBackend(backend: unknown): BackendChoice {
-  if (backend === undefined) return "auto";
-  if (typeof backend !== "string" || !(BACKENDS as readonly string[]).includes(backend)) {
-    throw new TypeError(`options.backend must be "auto", "webgpu" or "cpu", got ${typeof backend === "string" ? JSON.stringify(backend) : describe(backend)}`);
+/** `options[name]`: one of `allowed` (the first is the default), else a TypeError naming them. */
+function checkChoice<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
+  if (value === undefined) return allowed[0]!;
+  if (typeof value !== "string" || !(allowed as readonly string[]).includes(value)) {
+    const list = allowed.map((a) => JSON.stringify(a));
+    const got = typeof value === "string" ? JSON.stringify(value) : describe(value);
+    throw new TypeError(`options.${name} must be ${list.slice(0, -1).join(", ")} or ${list.at(-1)}, got ${got}`);
   }
-  return backend as BackendChoice;
+  return value as T;
 }
 
-const PRECISIONS: readonly PrecisionChoice[] = ["auto", "f32", "f16"];
+export function checkBackend(backend: unknown): BackendChoice {
+  return checkChoice<BackendChoice>("backend", backend, ["auto", "webgpu", "cpu"]);
+}
 
 export function checkPrecision(precision: unknown): PrecisionChoice {
-  if (precision === undefined) return "auto";
-  if (typeof precision !== "string" || !(PRECISIONS as readonly string[]).includes(precision)) {
-    throw new TypeError(`options.precision must be "auto", "f32" or "f16", got ${typeof precision === "string" ? JSON.stringify(precision) : describe(precision)}`);
-  }
-  return precision as PrecisionChoice;
+  return checkChoice<PrecisionChoice>("precision", precision, ["auto", "f32", "f16"]);
 }
 
 export function checkTexts(texts: unknown, what = "texts"): asserts texts is readonly string[] {

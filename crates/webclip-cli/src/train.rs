@@ -121,6 +121,10 @@ pub struct TrainShapesArgs {
     /// above 0.5 the run ends before it; 1: clean throughout).
     #[arg(long, default_value_t = 0.4)]
     pub curriculum: f64,
+    /// Side of the model's square input images, a multiple of the patch size 8 (the world is
+    /// drawn at 64 pixels, or this size when larger, and resized by the model's preprocessing).
+    #[arg(long, default_value_t = 64)]
+    pub image_size: usize,
     #[command(flatten)]
     pub hyper: Hyper,
 }
@@ -520,7 +524,14 @@ pub fn train_shapes(a: TrainShapesArgs, device: DeviceChoice, rep: &mut Reporter
     if a.batch_size < 2 {
         return Err(CliError::Other("--batch-size must be at least 2".into()));
     }
-    let config = webclip::shapes::tiny_clip_config();
+    let mut config = webclip::shapes::tiny_clip_config();
+    if a.image_size < 8 || !a.image_size.is_multiple_of(8) || a.image_size > 512 {
+        return Err(CliError::Other(format!(
+            "--image-size must be a multiple of 8 from 8 to 512, got {}",
+            a.image_size
+        )));
+    }
+    config.vision.image_size = [a.image_size, a.image_size];
     let cfg = train_config(&a.hyper, a.steps, 5e-4, 0.1)?;
     let mut run = RunInfo {
         command: "train-shapes".into(),
@@ -550,7 +561,7 @@ pub fn train_shapes(a: TrainShapesArgs, device: DeviceChoice, rep: &mut Reporter
     if let Some(s) = state {
         trainer.restore(s)?;
     }
-    let world = ShapesWorld::new(a.hyper.seed, config.vision.image_size[0]);
+    let world = ShapesWorld::new(a.hyper.seed, webclip::shapes::render_size(config.vision.image_size[0]));
     rep.note(&format!(
         "training a {:.1} M-parameter CLIP from scratch on the shapes world: {} steps of {} pairs; held out: {}",
         trainer.params().iter().map(|p| p.shape.iter().product::<usize>()).sum::<usize>() as f64 / 1e6,

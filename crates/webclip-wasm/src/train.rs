@@ -316,8 +316,7 @@ pub fn shapes_batch(seed: u32, first: u32, count: u32, difficulty: f32, split: &
     if count == 0 || count > 1024 {
         return Err(JsError::new(&format!("count must be 1..=1024, got {count}")));
     }
-    let cfg = webclip::shapes::tiny_clip_config();
-    let world = webclip::shapes::ShapesWorld::new(seed as u64, cfg.vision.image_size[0]).with_difficulty(difficulty);
+    let world = webclip::shapes::ShapesWorld::new(seed as u64, webclip::shapes::WORLD_SIZE).with_difficulty(difficulty);
     let samples = webclip::shapes::balanced_batch(&world, split, first as u64, count as usize);
     let mut images = Images::new();
     let captions = js_sys::Array::new();

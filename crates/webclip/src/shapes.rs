@@ -284,6 +284,17 @@ fn background(rng: &mut Rng, size: usize, difficulty: f32) -> (Vec<[f32; 3]>, Op
     }
 }
 
+/// The side, in pixels, the world is drawn at for training and evaluation (what the page shows).
+/// A model with a smaller input (the Learn view's quick recipe) gets the drawings through its
+/// own preprocessing, as it would any picture.
+pub const WORLD_SIZE: usize = 64;
+
+/// The side to draw at for a model taking `model_size` pixels: [`WORLD_SIZE`], or the model's
+/// size when that is larger.
+pub fn render_size(model_size: usize) -> usize {
+    model_size.max(WORLD_SIZE)
+}
+
 /// The shapes world of one seed.
 #[derive(Debug, Clone, Copy)]
 pub struct ShapesWorld {
@@ -641,7 +652,7 @@ pub async fn zero_shot_accuracy(
     templates: &crate::Templates,
     difficulty: f32,
 ) -> crate::Result<ShapesAccuracy> {
-    let size = clip.config().vision.image_size[0];
+    let size = render_size(clip.config().vision.image_size[0]);
     let world = ShapesWorld::new(seed ^ EVAL_SEED_OFFSET, size).with_difficulty(difficulty);
     let names = class_names();
     let head = clip.classifier(&names, templates, None).await?;

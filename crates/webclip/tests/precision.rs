@@ -122,15 +122,7 @@ fn f16_on_wgpu_matches_reference() {
 /// embeddings of the Pillow drawings, and its zero-shot answers against f32's.
 #[test]
 fn trained_shapes_model_in_f16() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/models/shapes");
-    let file = |f: &str| std::fs::read(dir.join(f)).unwrap();
-    let files = webclip::ModelFiles {
-        config: Some(file("config.json")),
-        open_clip_config: None,
-        weights: file("model.safetensors"),
-        tokenizer: file("tokenizer.json"),
-        preprocessor: Some(file("preprocessor_config.json")),
-    };
+    let files = shapes_model_files();
     let (cpu, _) = webclip::device::open(DeviceChoice::Cpu).unwrap();
     let f32_clip = pollster::block_on(Clip::load(&files, &cpu)).unwrap();
     let f16_clip = pollster::block_on(Clip::load(&files, &cpu)).unwrap().with_precision(PrecisionChoice::F16).unwrap();

@@ -5,27 +5,12 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
-use webclip::{Clip, DeviceChoice, ModelFiles, Templates};
-
-fn shapes_dir() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/models/shapes")
-}
+use webclip::{Clip, DeviceChoice, Templates};
 
 fn load() -> Clip {
-    let dir = shapes_dir();
-    let read = |f: &str| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(f).display()));
-    let files = ModelFiles {
-        config: Some(read("config.json")),
-        open_clip_config: None,
-        weights: read("model.safetensors"),
-        tokenizer: read("tokenizer.json"),
-        preprocessor: Some(read("preprocessor_config.json")),
-    };
     let (device, _) = webclip::device::open(DeviceChoice::Cpu).unwrap();
-    pollster::block_on(Clip::load(&files, &device)).unwrap()
+    pollster::block_on(Clip::load(&shapes_model_files(), &device)).unwrap()
 }
 
 #[test]

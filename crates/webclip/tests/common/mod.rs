@@ -20,6 +20,24 @@ pub fn json(rel: &str) -> Value {
     serde_json::from_slice(&read(rel)).unwrap()
 }
 
+/// www/models/shapes, the bundled shapes model.
+pub fn shapes_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../www/models/shapes")
+}
+
+/// The bundled shapes model's files.
+pub fn shapes_model_files() -> ModelFiles {
+    let dir = shapes_dir();
+    let read = |f: &str| std::fs::read(dir.join(f)).unwrap_or_else(|e| panic!("{}: {e}", dir.join(f).display()));
+    ModelFiles {
+        config: Some(read("config.json")),
+        open_clip_config: None,
+        weights: read("model.safetensors"),
+        tokenizer: read("tokenizer.json"),
+        preprocessor: Some(read("preprocessor_config.json")),
+    }
+}
+
 /// The files of a fixture model folder, as the CLI would read them.
 pub fn model_files(name: &str) -> ModelFiles {
     let dir = fixtures().join("models").join(name);
