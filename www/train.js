@@ -42,6 +42,18 @@ const COLOR_CSS = {
 const COLORS = Object.keys(COLOR_CSS);
 const SHAPES = ["circle", "square", "triangle", "star"];
 
+// The Learn view runs the native `webclip train-shapes` recipe (the bundled model's): the
+// learning-rate schedule (10 % warmup, then a cosine) and the curriculum (clean drawings for 40 %,
+// then a ramp to the cluttered world) span RECIPE_STEPS, and "Stop after" ends the run early.
+// Stopping early is then exactly the first N steps of `webclip train-shapes --seed S
+// --stop-after N` (the browser test checks the losses step by step). Measured natively (10
+// images per class), held-out combinations named right on clean drawings at step 2000: 75 %
+// (seed 1, the default), 87.5–92.5 % (seeds 0, 2, 3); at step 1500 55–57.5 % (seeds 1–3), hence
+// the default "Stop after" of 2000.
+// Runs with a schedule of their own do worse (1500 steps with their own cosine on clean drawings:
+// 50 %; 600 steps with the whole recipe squeezed in: 31 %): the rate has decayed before shape
+// is learnt.
+const RECIPE_STEPS = 6000;
 const PROBE_SEED = 20240; // the Learn view's fixed probe batch and galleries (not the training seed)
 const PROBE_COUNT = 12;
 const GALLERY_SEED = 777;
@@ -1217,32 +1229,47 @@ export function initTraining(ctx) {
     const s = learn.state;
     const busy = s === "loading";
     le.start.disabled = busy || learn.running;
-    le.start.textContent =
-      learn.mode === "scratch" && learn.step > 0 && learn.step < (learn.settings?.steps ?? 0) ? "Continue" : "Start training";
+    le.start.textContent = canContinue() ? "Continue" : "Start training";
     le.stop.disabled = !learn.running;
     le.reset.disabled = busy || learn.running || !learn.trainer;
     le.pretrained.disabled = busy || learn.running;
     le.try.disabled = !learn.trainer || busy;
     const lock = learn.mode === "scratch" && !!learn.trainer;
-    for (const input of [le.steps, le.batch, le.lr, le.seed]) input.disabled = lock || busy;
+    for (const input of [le.batch, le.lr, le.seed]) input.disabled = lock || busy;
+    // "Stop after" can be raised between runs: the same run then goes on.
+    le.steps.disabled = busy || learn.running;
+  }
+
+  /** A stopped or finished from-scratch run that "Stop after" lets go further. */
+  function canContinue() {
+    if (learn.mode !== "scratch" || !learn.trainer || learn.running || learn.step === 0) return false;
+    try {
+      return learn.step < readStopAfter();
+    } catch {
+      return false;
+    }
+  }
+
+  function readStopAfter() {
+    return parseNumber(le.steps.value, "Stop after", { min: 1, max: RECIPE_STEPS, integer: true });
   }
 
   function readLearnSettings() {
-    const steps = parseNumber(le.steps.value, "Steps", { min: 1, max: 1_000_000, integer: true });
     return {
-      steps,
+      steps: readStopAfter(),
+      schedule: RECIPE_STEPS,
       batch: parseNumber(le.batch.value, "Pairs per step", { min: 2, max: 20, integer: true }),
       lr: parseNumber(le.lr.value, "Learning rate", { min: 1e-12, max: 1 }),
       seed: parseNumber(le.seed.value, "Seed", { min: 0, max: 2 ** 31, integer: true }),
       weightDecay: 0.1,
-      warmup: Math.round(0.05 * steps),
+      warmup: Math.floor(RECIPE_STEPS / 10),
       curriculum: 0.4,
     };
   }
 
-  /** The native curriculum: clean for the first 40 % of the steps, then a ramp to 1 over as many. */
+  /** The native curriculum: clean for the first 40 % of the schedule, then a ramp to 1 over as many. */
   function difficultyAt(step) {
-    const ramp = Math.floor(learn.settings.curriculum * learn.settings.steps);
+    const ramp = Math.floor(learn.settings.curriculum * learn.settings.schedule);
     return ramp === 0 ? 1 : Math.min(1, Math.max(0, step - ramp) / ramp);
   }
 
@@ -1328,7 +1355,7 @@ export function initTraining(ctx) {
         lr: settings.lr,
         weightDecay: settings.weightDecay,
         warmup: settings.warmup,
-        steps: settings.steps,
+        steps: settings.schedule,
         batchSize: settings.batch,
         seed: settings.seed,
       }),
@@ -1350,8 +1377,8 @@ export function initTraining(ctx) {
     if (learn.running || learn.state === "loading") return;
     clearError("learn");
     try {
-      const fresh = learn.mode !== "scratch" || !learn.trainer || learn.step >= learn.settings.steps;
-      if (fresh && !(await learnCreate())) return;
+      if (canContinue()) learn.settings.steps = readStopAfter();
+      else if (!(await learnCreate())) return;
       await learnLoop();
     } catch (e) {
       failLearn(e);
@@ -1789,6 +1816,7 @@ export function initTraining(ctx) {
   // ---- wiring ---------------------------------------------------------------------------------
 
   le.start.addEventListener("click", learnStart);
+  le.steps.addEventListener("input", updateLearnControls);
   le.stop.addEventListener("click", learnStop);
   le.reset.addEventListener("click", () => learnReset().catch(failLearn));
   le.pretrained.addEventListener("click", learnPretrained);

@@ -4,14 +4,18 @@
 //   view's, the folder downloads as 4 files;
 // - a reload mid-training: the run is offered from IndexedDB, "Resume" restores the loss history
 //   and the trainer state and the next step is saved + 1;
-// - Learn: a tiny CLIP from random weights on the shapes world (?steps=40): the loss falls, the
-//   heatmap and the embedding map render, the held-out box gives probabilities;
+// - Learn: a tiny CLIP from random weights on the shapes world (?steps=40): the loss falls and
+//   equals, step by step, the native `webclip train-shapes --seed 1 --stop-after 40` (the page
+//   runs that recipe); the heatmap and the embedding map render, the held-out box gives
+//   probabilities;
 // - Learn on WebGPU (SwiftShader): 3 steps, finite losses that change each step.
 //
 // Needs the package built into www/vendor/webclip/ (./build.sh). Run: node --test train_page.test.mjs
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { join } from "node:path";
 import { launch, open, ROOT } from "./harness.mjs";
 
@@ -23,6 +27,20 @@ const LABELED = [
   ["horse.png", "horse"],
 ];
 const MINUTE = 60_000;
+const CLI = join(process.env.CARGO_TARGET_DIR ?? join(homedir(), ".cache/webclip/target"), "release/webclip");
+
+/** Per-step losses of the native recipe the Learn view runs (seed 1, the default), first `n` steps. */
+function nativeLearnLosses(n) {
+  const out = mkdtempSync(join(tmpdir(), "webclip-learn-"));
+  try {
+    const args = ["--device", "cpu", "--quiet", "train-shapes", "--out", out, "--seed", "1", "--steps", "6000"];
+    args.push("--stop-after", String(n), "--eval-every", "0", "--eval-per-class", "1", "--json");
+    const lines = execFileSync(CLI, args, { encoding: "utf8" }).trim().split("\n").map((l) => JSON.parse(l));
+    return lines.filter((l) => "loss" in l).map((l) => l.loss);
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
 
 for (const f of ["www/vendor/webclip/dist/index.js", "www/vendor/webclip/wasm/webclip_wasm_bg.wasm"]) {
   if (!existsSync(join(ROOT, f))) throw new Error(`${f} is missing: build the package first (./build.sh)`);
@@ -269,6 +287,13 @@ describe("training views on the CPU backend", { timeout: 30 * MINUTE }, () => {
     assert.equal(l.length, 40);
     assert.ok(l.every(Number.isFinite));
     assert.ok(mean(l.slice(-5)) < mean(l.slice(0, 5)), `mean of the last 5 ${mean(l.slice(-5))} ≥ first 5 ${mean(l.slice(0, 5))}`);
+    // The page runs the native recipe: same initial weights, batches, schedule and curriculum.
+    const native = nativeLearnLosses(40);
+    assert.equal(native.length, 40);
+    let worst = 0;
+    native.forEach((n, i) => (worst = Math.max(worst, Math.abs(l[i] - n) / Math.abs(n))));
+    console.log(`learn (cpu) vs native train-shapes --stop-after 40: max relative loss difference ${worst.toExponential(2)}`);
+    assert.ok(worst < 1e-3, `page vs native losses differ by ${worst} (relative)`);
     assert.equal(await page.getAttribute("#learn-heatmap", "data-rendered"), "true");
     assert.equal(await page.getAttribute("#learn-heatmap", "data-step"), "40");
     assert.equal(await page.getAttribute("#learn-map", "data-rendered"), "true");

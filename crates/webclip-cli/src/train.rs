@@ -121,6 +121,11 @@ pub struct TrainShapesArgs {
     /// above 0.5 the run ends before it; 1: clean throughout).
     #[arg(long, default_value_t = 0.4)]
     pub curriculum: f64,
+    /// Stop after this many steps, with the learning rate and the curriculum still following the
+    /// schedule of --steps: the first N steps of that run (what the page's Learn view does; a
+    /// later --resume with a larger value goes on).
+    #[arg(long)]
+    pub stop_after: Option<usize>,
     /// Side of the model's square input images, a multiple of the patch size 8 (the world is
     /// drawn at 64 pixels, or this size when larger, and resized by the model's preprocessing).
     #[arg(long, default_value_t = 64)]
@@ -595,8 +600,9 @@ pub fn train_shapes(a: TrainShapesArgs, device: DeviceChoice, rep: &mut Reporter
         ));
         Ok(json!({"clean": clean, "full": full}))
     };
-    run_loop(&mut trainer, &batches, a.steps, &a.out, &mut run, &a.hyper, rep, |t, step, rep| {
-        if every > 0 && step % every == 0 && step < a.steps {
+    let stop = a.stop_after.unwrap_or(a.steps).min(a.steps);
+    run_loop(&mut trainer, &batches, stop, &a.out, &mut run, &a.hyper, rep, |t, step, rep| {
+        if every > 0 && step % every == 0 && step < stop {
             let acc = evaluate(t, rep)?;
             if json_out {
                 print_json(&json!({"step": step, "eval": acc}))?;
