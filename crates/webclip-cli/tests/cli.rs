@@ -303,4 +303,30 @@ fn errors_are_one_line_with_exit_1() {
     // Usage errors are clap's (exit 2).
     let out = webclip(&["--device", "tpu", "embed"]);
     assert_eq!(out.status.code(), Some(2));
+    let out = webclip(&["--precision", "f8", "embed", "--model", "m", "--text", "t"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("auto, f32, f16"));
+}
+
+/// `--precision f16` on the CPU backend: the f16 model path through the CLI, close to f32.
+#[test]
+fn precision_f16_embeds_close_to_f32() {
+    let model = p("models/tiny-legacy");
+    let args = |precision: &'static str| -> Vec<String> {
+        ["--device", "cpu", "--precision", precision, "embed", "--model", &model, "--text", "a photo of a cat"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain(["--image".to_string(), p("images/chelsea.png"), "--json".to_string()])
+            .collect()
+    };
+    let run = |precision: &'static str| {
+        let a = args(precision);
+        ok_json(&a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let (full, half) = (run("f32"), run("f16"));
+    for key in ["image_embeds", "text_embeds"] {
+        let (a, b) = (full[key][0].as_array().unwrap(), half[key][0].as_array().unwrap());
+        assert_ne!(a, b, "{key}: f16 must compute something else than f32");
+        assert!(cos(a, b) >= 0.998, "{key}: cos {}", cos(a, b));
+    }
 }
