@@ -529,6 +529,9 @@ pub fn train_shapes(a: TrainShapesArgs, device: DeviceChoice, rep: &mut Reporter
     if a.batch_size < 2 {
         return Err(CliError::Other("--batch-size must be at least 2".into()));
     }
+    if a.stop_after == Some(0) {
+        return Err(CliError::Other("--stop-after must be at least 1".into()));
+    }
     let mut config = webclip::shapes::tiny_clip_config();
     if a.image_size < 8 || !a.image_size.is_multiple_of(8) || a.image_size > 512 {
         return Err(CliError::Other(format!(

@@ -486,6 +486,22 @@ fn class_folders_shapes_train_shapes_and_wise_ft() {
     ]);
     let last: Value = serde_json::from_str(out.lines().last().unwrap()).unwrap();
     assert_eq!(last["steps"], 3);
+    // --stop-after: the first steps of the longer run (its learning-rate schedule), not a
+    // shorter run — what the page's Learn view does.
+    let lrs = |args: &[&str]| -> Vec<f64> {
+        let mut a = vec!["--device", "cpu", "--quiet", "train-shapes", "--batch-size", "4", "--eval-every", "0"];
+        a.extend_from_slice(&["--eval-per-class", "1", "--json", "--warmup", "1"]);
+        a.extend_from_slice(args);
+        ok(&a).lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()?["lr"].as_f64()).collect()
+    };
+    let stopped = lrs(&["--out", &dir.path("stop"), "--steps", "6", "--stop-after", "3"]);
+    let full = lrs(&["--out", &dir.path("full6"), "--steps", "6"]);
+    let short = lrs(&["--out", &dir.path("short3"), "--steps", "3"]);
+    assert_eq!(stopped.len(), 3);
+    assert_eq!(stopped[..], full[..3]);
+    assert_ne!(stopped, short);
+    let e = fail(&["--device", "cpu", "train-shapes", "--out", &dir.path("zero"), "--stop-after", "0"]);
+    assert!(e.contains("--stop-after must be at least 1"), "{e}");
     assert_eq!(last["eval"]["clean"]["per_class"].as_array().unwrap().len(), 24);
     assert!(last["eval"]["full"]["held_out"].as_f64().is_some());
     ok(&[
