@@ -380,19 +380,8 @@ async function loadModel(override) {
       model.dispose();
       return;
     }
-    const seconds = (performance.now() - t0) / 1000;
-    const old = state.model;
-    state.model = model;
-    state.modelName = name;
-    state.modelGen += 1;
-    state.loadFailed = false;
-    retireModel(old);
-    training?.modelChanged();
-    resetTimings();
-    el.tLoad.textContent = `${seconds.toFixed(2)} s`;
     swapDefaultLabels(labelsKind);
-    updateBadge();
-    setStatus(`Ready: ${name} on ${model.backend === "webgpu" ? "WebGPU" : "the CPU"} (${model.precision}).`);
+    adoptModel(model, name, (performance.now() - t0) / 1000);
   } catch (e) {
     if (token !== state.loadToken) return;
     const still = state.model ? ` Still using ${state.modelName}.` : "";
@@ -420,7 +409,7 @@ function retireModel(model) {
   }
 }
 
-/** Makes `model` (e.g. the fine-tuned one) the Classify view's model. */
+/** Makes `model` (a freshly loaded one, or the fine-tuned one) the Classify view's model. */
 function adoptModel(model, name, seconds) {
   state.loadToken += 1; // a load still under way must not replace it
   state.loading = false;
@@ -436,7 +425,7 @@ function adoptModel(model, name, seconds) {
   if (seconds != null) el.tLoad.textContent = `${seconds.toFixed(2)} s`;
   updateBadge();
   updateAppState();
-  setStatus(`Ready: ${name} on ${model.backend === "webgpu" ? "WebGPU" : "the CPU"}.`);
+  setStatus(`Ready: ${name} on ${model.backend === "webgpu" ? "WebGPU" : "the CPU"} (${model.precision}).`);
   scheduleRun(0);
 }
 

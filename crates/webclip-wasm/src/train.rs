@@ -120,6 +120,21 @@ impl TrainerInner {
         clip.with_precision(choice).map_err(js_err)
     }
 
+    /// The current weights as an inference model (f32), the trainer kept.
+    async fn snapshot(&self) -> Result<Clip, JsError> {
+        let t = self.take()?;
+        let snap = t.snapshot().await;
+        self.put(t);
+        snap.map_err(js_err)
+    }
+
+    /// WiSE-FT of `tuned` with the weights the trainer started from.
+    async fn wise(&self, tuned: Clip, alpha: f64) -> Result<Clip, JsError> {
+        let (tuned, config, tokenizer, preprocess, device) = tuned.into_parts();
+        let mixed = webclip::train::wise_ft(self.base.model(), tuned, alpha).map_err(js_err)?;
+        Clip::from_parts(mixed, config, tokenizer, preprocess, &device).await.map_err(js_err)
+    }
+
     fn take(&self) -> Result<webclip::train::Trainer, JsError> {
         self.trainer
             .borrow_mut()
@@ -201,14 +216,9 @@ impl Trainer {
                     return Err(JsError::new(&format!("dtype must be \"f32\" or \"f16\", got {other:?}")).into());
                 }
             };
-            let t = inner.take()?;
-            let snap = t.snapshot().await;
-            inner.put(t);
-            let mut clip = snap.map_err(js_err)?;
+            let mut clip = inner.snapshot().await?;
             if let Some(alpha) = wise_ft {
-                let (tuned, config, tokenizer, preprocess, device) = clip.into_parts();
-                let mixed = webclip::train::wise_ft(inner.base.model(), tuned, alpha).map_err(js_err)?;
-                clip = Clip::from_parts(mixed, config, tokenizer, preprocess, &device).await.map_err(js_err)?;
+                clip = inner.wise(clip, alpha).await?;
             }
             let folder = webclip::export::export_hf(&clip, dtype).await.map_err(js_err)?;
             let out = Object::new();
@@ -224,10 +234,7 @@ impl Trainer {
     pub fn model(&self) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
-            let t = inner.take()?;
-            let snap = t.snapshot().await;
-            inner.put(t);
-            let clip = inner.like_base(snap.map_err(js_err)?)?;
+            let clip = inner.like_base(inner.snapshot().await?)?;
             Ok(Model::from_clip(clip, inner.info.clone()).into())
         })
     }
@@ -237,12 +244,7 @@ impl Trainer {
     pub fn wise_ft(&self, alpha: f64) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
-            let t = inner.take()?;
-            let snap = t.snapshot().await;
-            inner.put(t);
-            let (tuned, config, tokenizer, preprocess, device) = snap.map_err(js_err)?.into_parts();
-            let mixed = webclip::train::wise_ft(inner.base.model(), tuned, alpha).map_err(js_err)?;
-            let clip = Clip::from_parts(mixed, config, tokenizer, preprocess, &device).await.map_err(js_err)?;
+            let clip = inner.wise(inner.snapshot().await?, alpha).await?;
             Ok(Model::from_clip(inner.like_base(clip)?, inner.info.clone()).into())
         })
     }

@@ -323,14 +323,7 @@ impl ShapesWorld {
     /// The class of example `index` of `split`.
     fn class_of(&self, index: u64, split: Split) -> (usize, usize) {
         let mut rng = Rng::new(self.seed, index, 1);
-        let pool: Vec<(usize, usize)> = (0..COLORS.len())
-            .flat_map(|c| (0..SHAPES.len()).map(move |s| (c, s)))
-            .filter(|&(c, s)| match split {
-                Split::Train => !is_held_out(c, s),
-                Split::HeldOut => is_held_out(c, s),
-                Split::All => true,
-            })
-            .collect();
+        let pool = split_classes(split);
         pool[rng.below(pool.len())]
     }
 
@@ -579,20 +572,25 @@ mod tests {
     }
 }
 
-/// `count` examples starting at example `first` of `split`, class-balanced: each run of as many
-/// examples as the split has classes holds every class once, in a seeded order per run. A
-/// contrastive batch that holds one class twice pushes its two captions apart as if they were
-/// wrong answers, so batches of up to 20 (the seen classes) hold no class twice. Example `i`
-/// looks the same whatever batch it falls in.
-pub fn balanced_batch(world: &ShapesWorld, split: Split, first: u64, count: usize) -> Vec<Sample> {
-    let pool: Vec<(usize, usize)> = (0..COLORS.len())
+/// The `(colour, shape)` classes of `split`, in class order.
+fn split_classes(split: Split) -> Vec<(usize, usize)> {
+    (0..COLORS.len())
         .flat_map(|c| (0..SHAPES.len()).map(move |s| (c, s)))
         .filter(|&(c, s)| match split {
             Split::Train => !is_held_out(c, s),
             Split::HeldOut => is_held_out(c, s),
             Split::All => true,
         })
-        .collect();
+        .collect()
+}
+
+/// `count` examples starting at example `first` of `split`, class-balanced: each run of as many
+/// examples as the split has classes holds every class once, in a seeded order per run. A
+/// contrastive batch that holds one class twice pushes its two captions apart as if they were
+/// wrong answers, so batches of up to 20 (the seen classes) hold no class twice. Example `i`
+/// looks the same whatever batch it falls in.
+pub fn balanced_batch(world: &ShapesWorld, split: Split, first: u64, count: usize) -> Vec<Sample> {
+    let pool = split_classes(split);
     (first..first + count as u64)
         .map(|idx| {
             let round = idx / pool.len() as u64;

@@ -28,15 +28,14 @@ pub fn set_enabled(on: bool) {
     ENABLED.store(on, Ordering::Relaxed);
 }
 
-/// Whether `device` takes the fused path: flex, no autodiff, not switched off.
-pub(crate) fn applies(device: &Device) -> bool {
-    ENABLED.load(Ordering::Relaxed) && !device.is_autodiff() && *device == Device::flex()
-}
-
-/// [`applies`] for this activation: the kernels work on f32 data (an f16 model takes the plain
-/// ops).
+/// Whether this activation takes the fused path: an f32 flex tensor (an f16 model takes the
+/// plain ops), no autodiff, not switched off.
 pub(crate) fn applies_to<const D: usize>(x: &Tensor<D>) -> bool {
-    x.dtype() == burn::tensor::DType::F32 && applies(&x.device())
+    if !ENABLED.load(Ordering::Relaxed) || x.dtype() != burn::tensor::DType::F32 {
+        return false;
+    }
+    let device = x.device();
+    !device.is_autodiff() && device == Device::flex()
 }
 
 /// The data of a flex tensor (moved out without copying when it is the only owner).
