@@ -1,51 +1,55 @@
-// webclip web app: the UI around the worker-backed model of the `webclip` package.
+// webclip web app: the UI around the worker-backed model of the `webclip` package. This module
+// loads the package and the models (the Model panel and the backend badge), routes between the
+// views, and routes files dropped or pasted anywhere on the page. The views live in their own
+// modules, which share only small modules, never a context object:
 //
-// The page never touches wasm: every model call goes through the package's worker proxy
-// (`loadModelInWorker`), one call at a time (a queue below), so the UI stays responsive and a
-// newer request simply makes older results stale. Images are classified one by one, so a bad
-// file fails alone, names itself, and the other images still get their probabilities.
+//   classify.js   the Classify view (labels, image cards, search)
+//   finetune.js   the Fine-tune view (+ trainset.js, its training set; storage.js, its saved run)
+//   learn.js      the Learn view
+//   run.js        the run controller both training views use
+//   state.js      the current model (and who hears about a new one), #app[data-state]
+//   images.js     the user's images (Classify and Fine-tune)
+//   ui.js         DOM helper, formatting, alerts and the status line
+//   plots.js      the charts
+//
+// The page never touches wasm: every model call goes to the package's worker proxy
+// (`loadModelInWorker`), and the package runs one model's calls one at a time (run.js says why
+// the page has no queue of its own), so the UI stays responsive and a newer request simply
+// makes older results stale.
 //
 // Machine-readable hooks for the browser tests: #app[data-state] ("loading" | "ready" | "busy" |
-// "error") and [data-first-run-ms]; #backend-badge[data-backend][data-precision]; each image card
-// li.card[data-name][data-status]; each probability row [data-label][data-prob]; each search
-// result [data-name][data-index][data-score] inside #search-results[data-query]. The root is
-// also "busy" while a training run (Fine-tune or Learn view, train.js) is running.
+// "error", also "busy" while a training run is running) and [data-view];
+// #backend-badge[data-backend][data-precision]; the views' own are listed in their modules.
 //
 // Views: a tablist switches between Classify (default), Fine-tune and Learn; `?view=` picks one.
+// Other query parameters: ?backend=, ?precision=, ?model= (a Hugging Face folder URL, or
+// "shapes"), and the views' (?templates=, ?labels=, ?steps=).
 
-import { initTraining } from "./train.js";
+import * as classify from "./classify.js";
+import * as finetune from "./finetune.js";
+import { addImages } from "./images.js";
+import * as learn from "./learn.js";
+import {
+  SHAPES_URL,
+  adoptModel,
+  current,
+  loadEnded,
+  loadInWorker,
+  packageLoaded,
+  register,
+  setPackage,
+  updateAppState,
+} from "./state.js";
+import { $, clearError, errorMessage, formatBytes, h, setStatus, showError } from "./ui.js";
 
 const PKG = "./vendor/webclip/dist/index.js";
-
-const COLORS = ["red", "green", "blue", "yellow", "purple", "orange"];
-const SHAPES = ["circle", "square", "triangle", "star"];
-const SHAPES_LABELS = COLORS.flatMap((c) => SHAPES.map((s) => `${c} ${s}`)).join("\n");
-const GENERAL_LABELS = [
-  "cat",
-  "dog",
-  "bird",
-  "horse",
-  "car",
-  "airplane",
-  "rocket",
-  "astronaut",
-  "cup of coffee",
-  "camera",
-  "flower",
-  "person",
-].join("\n");
 const HUB_DEFAULT = "https://huggingface.co/openai/clip-vit-base-patch32/resolve/main/";
-const SHAPES_URL = new URL("models/shapes/", document.baseURI).href;
-const TOP_ROWS = 5; // rows shown before "show all"
 
-const $ = (id) => document.getElementById(id);
 const el = {
   app: $("app"),
   badge: $("backend-badge"),
   deviceNote: $("device-note"),
   modelActive: $("model-active"),
-  alerts: $("alerts"),
-  status: $("status"),
   form: $("model-form"),
   hubUrl: $("hub-url"),
   hubOpts: $("hub-opts"),
@@ -59,170 +63,17 @@ const el = {
   loadBtn: $("load-btn"),
   download: $("download"),
   downloadList: $("download-list"),
-  tLoad: $("t-load"),
-  tFirst: $("t-first"),
-  tImage: $("t-image"),
-  tLabels: $("t-labels"),
-  labels: $("labels"),
-  labelsInfo: $("labels-info"),
-  templates: $("templates"),
   dropzone: $("dropzone"),
-  fileInput: $("file-input"),
-  clear: $("clear-images"),
-  search: $("search-input"),
-  searchResults: $("search-results"),
-  cards: $("cards"),
   tabs: [...document.querySelectorAll('#tabs [role="tab"]')],
 };
 
-const VIEWS = ["classify", "finetune", "learn"];
+const VIEWS = { classify, finetune, learn };
 
-/** The Fine-tune and Learn views (train.js), once started. */
-let training = null;
-
-const state = {
-  loadModelInWorker: null,
-  model: null,
-  modelName: "",
-  modelGen: 0, // bumps on every successful load: results are keyed by it
-  loading: false,
-  loadToken: 0,
-  loadFailed: false,
-  images: [], // { id, name, blob, url, status: "pending"|"ok"|"error", key, scores, error, ms }
-  nextId: 1,
+const loader = {
+  token: 0, // bumps on every load and adoption: a load that is no longer the latest drops its model
+  pendingName: null,
   folderFiles: new Map(), // basename → File (the "folder from disk" source)
-  runGen: 0,
-  runPending: false,
-  runTimer: 0,
-  searchGen: 0,
-  searchPending: false,
-  searchTimer: 0,
-  labelKey: null, // the label set whose text embeddings the model has cached
-  labelWarmupError: null,
-  firstRunStart: null,
-  firstRunMs: null,
-  imageTimes: [],
-  labelTimes: [],
-  labelTimesIncludeFirst: false,
-  imageTimesIncludeFirst: false,
 };
-
-// ---------------------------------------------------------------------------------------------
-// Small helpers
-
-function errorMessage(e) {
-  if (e instanceof Error) return e.message || String(e);
-  if (typeof e === "string") return e;
-  try {
-    return JSON.stringify(e);
-  } catch {
-    return String(e);
-  }
-}
-
-function formatBytes(n) {
-  if (n == null || !Number.isFinite(n)) return "?";
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(1)} KB`;
-  if (n < 1024 * 1024 * 1024) return `${(n / 1024 / 1024).toFixed(1)} MB`;
-  return `${(n / 1024 / 1024 / 1024).toFixed(2)} GB`;
-}
-
-function formatMs(ms) {
-  if (ms == null) return "—";
-  if (ms >= 10_000) return `${(ms / 1000).toFixed(1)} s`;
-  if (ms >= 100) return `${Math.round(ms)} ms`;
-  return `${ms.toFixed(1)} ms`;
-}
-
-function formatPct(p) {
-  const v = p * 100;
-  if (v >= 99.95 && v < 100) return ">99.9%";
-  if (v > 0 && v < 0.1) return "<0.1%";
-  return `${v.toFixed(1)}%`;
-}
-
-function median(xs) {
-  if (!xs.length) return null;
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function h(tag, attrs = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v == null || v === false) continue;
-    if (k === "class") node.className = v;
-    else if (k === "text") node.textContent = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else if (k === "dataset") Object.assign(node.dataset, v);
-    else node.setAttribute(k, v === true ? "" : v);
-  }
-  for (const c of children) if (c != null) node.append(c);
-  return node;
-}
-
-// One model call at a time: the worker is a single thread anyway, and queueing here means a
-// newer run never interleaves with an older one's call.
-let chain = Promise.resolve();
-function modelCall(fn) {
-  const p = chain.then(fn);
-  chain = p.catch(() => {});
-  return p;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Alerts and status
-
-const alertsByKey = new Map();
-
-function showError(message, key = `e${Math.random()}`) {
-  clearError(key);
-  const item = h(
-    "div",
-    { class: "alert-item" },
-    h("span", { class: "alert-text", text: message }),
-    h("button", {
-      type: "button",
-      class: "alert-close",
-      "aria-label": "Dismiss this message",
-      text: "×",
-      onclick: () => clearError(key),
-    }),
-  );
-  item.dataset.key = key;
-  alertsByKey.set(key, item);
-  el.alerts.append(item);
-  while (el.alerts.children.length > 6) {
-    const first = el.alerts.firstElementChild;
-    alertsByKey.delete(first.dataset.key);
-    first.remove();
-  }
-}
-
-function clearError(key) {
-  const item = alertsByKey.get(key);
-  if (item) {
-    item.remove();
-    alertsByKey.delete(key);
-  }
-}
-
-function setStatus(text) {
-  el.status.textContent = text;
-}
-
-function updateAppState() {
-  let s;
-  if (state.loading) s = "loading";
-  else if (!state.model) s = state.loadFailed ? "error" : "loading";
-  else if (state.runPending || state.searchPending || training?.isBusy()) s = "busy";
-  else s = "ready";
-  el.app.dataset.state = s;
-  el.cards.setAttribute("aria-busy", s === "busy" ? "true" : "false");
-  el.loadBtn.disabled = state.loading;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Model loading
@@ -238,21 +89,21 @@ function showSourceOptions() {
 }
 
 function updateBadge() {
-  const m = state.model;
+  const m = current.model;
   if (!m) {
     el.badge.dataset.backend = "";
     el.badge.className = "badge";
-    el.badge.textContent = state.loading ? "loading…" : "no model";
+    el.badge.textContent = current.loading ? "loading…" : "no model";
     el.deviceNote.hidden = true;
     return;
   }
   el.badge.dataset.backend = m.backend;
   el.badge.className = `badge badge-${m.backend}`;
-  el.modelActive.textContent = `In use: ${state.modelName} (${m.embeddingDim}-d embeddings).`;
+  el.modelActive.textContent = `In use: ${current.name} (${m.embeddingDim}-d embeddings).`;
   el.badge.dataset.precision = m.precision;
   const kind = `${m.backend === "webgpu" ? "WebGPU" : "CPU"} · ${m.precision}`;
   el.badge.textContent = m.adapter ? `${kind} · ${m.adapter}` : kind;
-  el.badge.title = `${state.modelName} runs in ${m.precision} on ${m.backend === "webgpu" ? "WebGPU" : "the CPU (WebAssembly)"}${
+  el.badge.title = `${current.name} runs in ${m.precision} on ${m.backend === "webgpu" ? "WebGPU" : "the CPU (WebAssembly)"}${
     m.adapter ? `: ${m.adapter}` : " (the adapter does not report its name)"
   }`;
   if (m.deviceNote) {
@@ -292,12 +143,12 @@ function onProgress(p) {
     if (p.cached) row.text.textContent += " (from the cache)";
     setStatus(`Downloading ${p.file}: ${formatBytes(p.loaded)}${p.total ? ` of ${formatBytes(p.total)}` : ""}`);
   } else if (p.stage === "load") {
-    setStatus(`Building ${state.pendingName ?? "the model"}…`);
+    setStatus(`Building ${loader.pendingName ?? "the model"}…`);
   }
 }
 
 async function readFolderSource() {
-  const files = state.folderFiles;
+  const files = loader.folderFiles;
   const pick = (...names) => names.map((n) => files.get(n)).find(Boolean);
   const config = pick("config.json");
   const openClipConfig = pick("open_clip_config.json");
@@ -326,23 +177,36 @@ async function readFolderSource() {
   return { source, looksLikeShapes };
 }
 
+let shapesNames = null;
+
+/** The shapes world's class names (the same from every model: the core draws that world), or null. */
+async function shapesClassNames(model) {
+  try {
+    shapesNames ??= model.shapesClasses().then((classes) => classes.map((c) => c.name));
+    return await shapesNames;
+  } catch {
+    shapesNames = null;
+    return null;
+  }
+}
+
 /** Loads the model the form describes (or `override`). */
 async function loadModel(override) {
   const kind = override?.kind ?? selectedSource();
   const backend = el.backend.value;
   const precision = el.precision.value;
-  const token = ++state.loadToken;
+  const token = ++loader.token;
   let name;
   let source;
   let labelsKind = "general";
-  state.loading = true;
+  current.loading = true;
   updateAppState();
   updateBadge();
   clearError("load");
   resetDownloads();
   downloadRows.clear();
   try {
-    if (!state.loadModelInWorker) throw new Error("the webclip package did not load (see the message above)");
+    if (!packageLoaded()) throw new Error("the webclip package did not load (see the message above)");
     if (kind === "shapes") {
       name = "the shapes-world model";
       source = SHAPES_URL;
@@ -365,466 +229,50 @@ async function loadModel(override) {
       source = folder.source;
       if (folder.looksLikeShapes) labelsKind = "shapes";
     }
-    state.pendingName = name;
+    loader.pendingName = name;
     setStatus(`Loading ${name} (${backend})…`);
     const t0 = performance.now();
-    const model = await state.loadModelInWorker(source, {
+    const model = await loadInWorker(source, {
       backend,
       precision,
       cache: kind === "hub",
       onProgress: (p) => {
-        if (token === state.loadToken) onProgress(p);
+        if (token === loader.token) onProgress(p);
       },
     });
-    if (token !== state.loadToken) {
+    const seconds = (performance.now() - t0) / 1000;
+    const names = await shapesClassNames(model);
+    if (token !== loader.token) {
       model.dispose();
       return;
     }
-    swapDefaultLabels(labelsKind);
-    adoptModel(model, name, (performance.now() - t0) / 1000);
+    classify.setDefaultLabels(labelsKind, names);
+    adoptModel(model, name, seconds);
   } catch (e) {
-    if (token !== state.loadToken) return;
-    const still = state.model ? ` Still using ${state.modelName}.` : "";
+    if (token !== loader.token) return;
+    const still = current.model ? ` Still using ${current.name}.` : "";
     showError(`Could not load ${name ?? "the model"}: ${errorMessage(e).replace(/\.$/, "")}.${still}`, "load");
     setStatus(`Loading failed.${still}`);
-    if (!state.model) state.loadFailed = true;
+    loadEnded({ failed: true });
   } finally {
-    if (token === state.loadToken) {
-      state.loading = false;
-      state.pendingName = null;
+    if (token === loader.token) {
+      loader.pendingName = null;
       updateBadge();
-      updateAppState();
-      scheduleRun(0);
     }
   }
 }
 
-/** Disposes a model the Classify view no longer uses, unless a training run still needs it. */
-function retireModel(model) {
-  if (!model || model === state.model || training?.holds(model)) return;
-  try {
-    model.dispose();
-  } catch {
-    // already gone
-  }
-}
-
-/** Makes `model` (a freshly loaded one, or the fine-tuned one) the Classify view's model. */
-function adoptModel(model, name, seconds) {
-  state.loadToken += 1; // a load still under way must not replace it
-  state.loading = false;
-  state.pendingName = null;
-  const old = state.model;
-  state.model = model;
-  state.modelName = name;
-  state.modelGen += 1;
-  state.loadFailed = false;
-  retireModel(old);
-  training?.modelChanged();
-  resetTimings();
-  if (seconds != null) el.tLoad.textContent = `${seconds.toFixed(2)} s`;
+/** Any model that became current (loaded here, or fine-tuned): the badge and the status say so. */
+function modelAdopted({ adopted, model, name }) {
+  if (!adopted) return;
+  loader.token += 1; // a load still under way must not replace it
+  loader.pendingName = null;
   updateBadge();
-  updateAppState();
   setStatus(`Ready: ${name} on ${model.backend === "webgpu" ? "WebGPU" : "the CPU"} (${model.precision}).`);
-  scheduleRun(0);
-}
-
-function resetTimings() {
-  state.labelKey = null;
-  state.firstRunStart = null;
-  state.firstRunMs = null;
-  state.imageTimes = [];
-  state.labelTimes = [];
-  state.imageTimesIncludeFirst = false;
-  state.labelTimesIncludeFirst = false;
-  el.app.dataset.firstRunMs = "";
-  el.tLoad.textContent = "—";
-  el.tFirst.textContent = "—";
-  el.tImage.textContent = "—";
-  el.tLabels.textContent = "—";
-}
-
-function renderTimings() {
-  el.tFirst.textContent = state.firstRunMs == null ? "—" : formatMs(state.firstRunMs);
-  const img = median(state.imageTimes.slice(-20));
-  el.tImage.textContent =
-    img == null ? "—" : `${formatMs(img)}${state.imageTimes.length === 1 && state.imageTimesIncludeFirst ? " (first run)" : ""}`;
-  const lab = state.labelTimes.at(-1);
-  el.tLabels.textContent =
-    lab == null ? "—" : `${formatMs(lab)}${state.labelTimes.length === 1 && state.labelTimesIncludeFirst ? " (first run)" : ""}`;
-}
-
-let lastDefaultLabels = SHAPES_LABELS;
-function swapDefaultLabels(kind) {
-  const want = kind === "shapes" ? SHAPES_LABELS : GENERAL_LABELS;
-  const cur = el.labels.value.trim();
-  // Only replace what the user has not edited.
-  if (cur === "" || cur === SHAPES_LABELS || cur === GENERAL_LABELS || cur === lastDefaultLabels) {
-    if (el.labels.value !== want) {
-      el.labels.value = want;
-      updateLabelsInfo();
-    }
-  }
-  lastDefaultLabels = want;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Labels
-
-/** The class names: one per line, trimmed, empty lines dropped, duplicates kept once. */
-function currentLabels() {
-  const seen = new Set();
-  const out = [];
-  for (const line of el.labels.value.split(/\r?\n/)) {
-    const l = line.trim();
-    if (l && !seen.has(l)) {
-      seen.add(l);
-      out.push(l);
-    }
-  }
-  return out;
-}
-
-function updateLabelsInfo() {
-  const n = currentLabels().length;
-  el.labelsInfo.textContent = n === 0 ? "Add at least one class name." : `${n} class${n === 1 ? "" : "es"}.`;
-}
-
-function currentKey(labels = currentLabels(), templates = el.templates.value) {
-  return JSON.stringify([state.modelGen, templates, labels]);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Images
-
-function addImages(files) {
-  const out = [];
-  let added = 0;
-  for (const f of files) {
-    if (!(f instanceof Blob)) continue;
-    const name = f.name || `pasted-${state.nextId}.${(f.type.split("/")[1] || "png").replace("jpeg", "jpg")}`;
-    const im = {
-      id: state.nextId++,
-      name,
-      blob: f,
-      url: URL.createObjectURL(f),
-      status: "pending",
-      key: null,
-      scores: null,
-      error: null,
-      ms: null,
-    };
-    state.images.push(im);
-    el.cards.append(renderCard(im));
-    out.push(im);
-    added++;
-  }
-  if (added) {
-    el.clear.disabled = false;
-    training?.imagesChanged();
-    scheduleRun(50);
-  }
-  return out;
-}
-
-function removeImage(im) {
-  const i = state.images.indexOf(im);
-  if (i < 0) return;
-  state.images.splice(i, 1);
-  URL.revokeObjectURL(im.url);
-  clearError(`image:${im.id}`);
-  el.cards.querySelector(`li.card[data-id="${im.id}"]`)?.remove();
-  el.clear.disabled = state.images.length === 0;
-  training?.imagesChanged();
-  scheduleSearch(0);
-}
-
-function clearImages() {
-  for (const im of [...state.images]) removeImage(im);
-}
-
-function renderCard(im) {
-  const key = currentKey();
-  const fresh = im.key === key;
-  const status = fresh ? im.status : im.status === "error" ? "error" : "pending";
-  const img = h("img", { src: im.url, alt: "", loading: "lazy", decoding: "async" });
-  img.addEventListener("error", () => img.closest(".thumb")?.classList.add("broken"), { once: true });
-  const card = h(
-    "li",
-    { class: `card status-${status}`, dataset: { id: String(im.id), name: im.name, status } },
-    h(
-      "div",
-      { class: "card-head" },
-      h("div", { class: "thumb" }, img),
-      h("p", { class: "card-name", title: im.name, text: im.name }),
-      h("button", {
-        type: "button",
-        class: "remove",
-        "aria-label": `Remove ${im.name}`,
-        title: "Remove",
-        text: "×",
-        onclick: () => removeImage(im),
-      }),
-    ),
-  );
-  if (status === "error") {
-    card.append(h("p", { class: "card-error", text: im.error ?? "this file could not be read" }));
-  } else if (status === "pending") {
-    const text = !state.model
-      ? "Waiting for the model…"
-      : currentLabels().length === 0
-        ? "Add class names to classify this image."
-        : "Classifying…";
-    card.append(h("p", { class: "card-pending", text }));
-  } else if (im.scores) {
-    const rows = im.scores.map((s, i) => scoreRow(s, i === 0));
-    const list = h("ol", { class: "scores", "aria-label": `Probabilities for ${im.name}` }, ...rows.slice(0, TOP_ROWS));
-    card.append(list);
-    if (rows.length > TOP_ROWS) {
-      card.append(
-        h(
-          "details",
-          { class: "more" },
-          h("summary", { text: `Show all ${rows.length} classes` }),
-          h("ol", { class: "scores", start: String(TOP_ROWS + 1) }, ...rows.slice(TOP_ROWS)),
-        ),
-      );
-    }
-    if (im.ms != null) card.append(h("p", { class: "card-meta", text: `${formatMs(im.ms)}` }));
-  }
-  return card;
-}
-
-function scoreRow(s, top) {
-  const pct = Math.max(0, Math.min(1, s.prob)) * 100;
-  const fill = h("span", { class: "bar-fill" });
-  fill.style.width = `${pct}%`;
-  return h(
-    "li",
-    { class: top ? "score top" : "score", dataset: { label: s.label, prob: String(s.prob) } },
-    h("span", { class: "score-label", text: s.label }),
-    h("span", { class: "score-pct", text: formatPct(s.prob) }),
-    h("span", { class: "bar", "aria-hidden": "true" }, fill),
-  );
-}
-
-function rerenderCard(im) {
-  const old = el.cards.querySelector(`li.card[data-id="${im.id}"]`);
-  if (!old) return;
-  old.replaceWith(renderCard(im));
-}
-
-function rerenderAllCards() {
-  for (const im of state.images) rerenderCard(im);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Classification runs (debounced; a newer run makes the older stale)
-
-function scheduleRun(delay = 300) {
-  state.runGen += 1;
-  clearTimeout(state.runTimer);
-  updateLabelsInfo();
-  if (!state.model || state.loading) {
-    state.runPending = false;
-    rerenderAllCards();
-    updateAppState();
-    return;
-  }
-  state.runPending = true;
-  updateAppState();
-  const gen = state.runGen;
-  state.runTimer = setTimeout(() => {
-    run(gen).catch((e) => showError(`Unexpected error: ${errorMessage(e)}`, "run"));
-  }, delay);
-}
-
-async function run(gen) {
-  const model = state.model;
-  const labels = currentLabels();
-  const templates = el.templates.value;
-  const key = currentKey(labels, templates);
-  const stale = () => gen !== state.runGen || model !== state.model;
-  rerenderAllCards();
-  try {
-    if (labels.length === 0) {
-      setStatus("Add at least one class name to classify the images.");
-      return;
-    }
-    clearError("labels");
-    const todo = state.images.filter((im) => im.key !== key);
-    if (todo.length === 0) return;
-    const firstRun = state.firstRunMs == null;
-    if (firstRun && state.firstRunStart == null) state.firstRunStart = performance.now();
-    setStatus(`Classifying ${todo.length} image${todo.length === 1 ? "" : "s"} among ${labels.length} classes…`);
-
-    // The label set first: prepareLabels encodes the prompts classify will build (the core fills
-    // the templates and caches text embeddings by string), so the per-image calls run only the
-    // image tower (and the timings say which is which).
-    if (state.labelKey !== key) {
-      const t = performance.now();
-      try {
-        await modelCall(() => model.prepareLabels(labels, { templates }));
-        if (model !== state.model) return;
-        state.labelKey = key;
-        state.labelWarmupError = null;
-        state.labelTimes.push(performance.now() - t);
-        if (state.labelTimes.length === 1 && firstRun) state.labelTimesIncludeFirst = true;
-        renderTimings();
-        if (stale()) return;
-      } catch (e) {
-        if (stale()) return;
-        // Reported below if classify refuses the labels the same way.
-        state.labelWarmupError = errorMessage(e);
-      }
-    }
-
-    let failedLikeLabels = 0;
-    for (const im of todo) {
-      if (stale()) return;
-      if (!state.images.includes(im)) continue;
-      const t = performance.now();
-      try {
-        const [scores] = await modelCall(() => model.classify([im.blob], labels, { templates }));
-        const ms = performance.now() - t;
-        if (model !== state.model) return;
-        im.scores = scores;
-        im.status = "ok";
-        im.error = null;
-        im.key = key;
-        im.ms = ms;
-        clearError(`image:${im.id}`);
-        if (state.firstRunMs == null) {
-          state.firstRunMs = performance.now() - state.firstRunStart;
-          el.app.dataset.firstRunMs = String(Math.round(state.firstRunMs));
-          state.imageTimesIncludeFirst = true;
-        }
-        state.imageTimes.push(ms);
-        if (state.imageTimes.length > 1 && state.imageTimesIncludeFirst) {
-          // Drop the first image's time (shader compilation) once there is a better figure.
-          state.imageTimes.shift();
-          state.imageTimesIncludeFirst = false;
-        }
-        if (key === currentKey()) rerenderCard(im);
-        training?.imagesChanged();
-      } catch (e) {
-        if (model !== state.model) return;
-        const msg = errorMessage(e);
-        if (state.labelWarmupError && msg === state.labelWarmupError) {
-          // Not this image's fault: the label set itself is refused.
-          failedLikeLabels++;
-          showError(`The class names were refused: ${msg}`, "labels");
-          continue;
-        }
-        const text = describeImageError(im.name, msg);
-        const isNew = im.error !== text;
-        im.status = "error";
-        im.error = text;
-        im.key = key;
-        im.scores = null;
-        if (isNew || !alertsByKey.has(`image:${im.id}`)) showError(text, `image:${im.id}`);
-        if (key === currentKey()) rerenderCard(im);
-        training?.imagesChanged();
-      }
-      renderTimings();
-    }
-    renderTimings();
-    if (!stale()) {
-      const ok = state.images.filter((im) => im.key === key && im.status === "ok").length;
-      const bad = state.images.filter((im) => im.key === key && im.status === "error").length;
-      setStatus(
-        failedLikeLabels
-          ? "The class names were refused; edit them to continue."
-          : `Classified ${ok} image${ok === 1 ? "" : "s"}${bad ? ` (${bad} could not be read)` : ""} with ${state.modelName}.`,
-      );
-    }
-  } finally {
-    if (gen === state.runGen) {
-      state.runPending = false;
-      updateAppState();
-      scheduleSearch(0);
-    }
-  }
-}
-
-function describeImageError(name, msg) {
-  // The model numbers images within a call ("image 1: …"); each call here holds one image.
-  const clean = msg.replace(/^image \d+:\s*/i, "").replace(/^image:\s*/i, "");
-  return /image/i.test(clean) ? `${name}: ${clean}` : `${name}: could not be read as an image: ${clean}`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Text → image search
-
-function scheduleSearch(delay = 300) {
-  state.searchGen += 1;
-  clearTimeout(state.searchTimer);
-  const query = el.search.value.trim();
-  if (!query) {
-    state.searchPending = false;
-    el.searchResults.replaceChildren();
-    el.searchResults.dataset.query = "";
-    updateAppState();
-    return;
-  }
-  if (!state.model || state.loading || state.runPending) {
-    // runs again when the model or the classification is done
-    state.searchPending = false;
-    updateAppState();
-    return;
-  }
-  state.searchPending = true;
-  updateAppState();
-  const gen = state.searchGen;
-  state.searchTimer = setTimeout(() => {
-    search(gen, query).catch((e) => showError(`Search failed: ${errorMessage(e)}`, "search"));
-  }, delay);
-}
-
-async function search(gen, query) {
-  const model = state.model;
-  const stale = () => gen !== state.searchGen || model !== state.model;
-  try {
-    const key = currentKey();
-    const images = state.images.filter((im) => im.status === "ok" && im.key === key);
-    if (!images.length) {
-      el.searchResults.replaceChildren(h("li", { class: "search-empty", text: "Add images to search them." }));
-      el.searchResults.dataset.query = query;
-      return;
-    }
-    const ranked = await modelCall(() =>
-      model.rank(
-        query,
-        images.map((im) => im.blob),
-      ),
-    );
-    if (stale()) return;
-    clearError("search");
-    const items = ranked.map((r, i) => {
-      const im = images[r.index];
-      return h(
-        "li",
-        { class: i === 0 ? "hit top" : "hit", dataset: { name: im.name, index: String(r.index), score: String(r.score) } },
-        h("img", { src: im.url, alt: "" }),
-        h("span", { class: "hit-name", text: im.name }),
-        h("span", { class: "hit-score", text: `cos ${r.score.toFixed(3)}` }),
-      );
-    });
-    el.searchResults.replaceChildren(...items);
-    el.searchResults.dataset.query = query;
-  } catch (e) {
-    if (stale()) return;
-    showError(`Search failed: ${errorMessage(e)}`, "search");
-  } finally {
-    if (gen === state.searchGen) {
-      state.searchPending = false;
-      updateAppState();
-    }
-  }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Drag & drop, picker, paste
+// Model files from disk; files dropped or pasted anywhere on the page
 
 async function filesFromDataTransfer(dt) {
   // Folders (Chromium/Firefox/Safari entries API), else plain files.
@@ -856,7 +304,7 @@ function setModelFiles(files) {
     const base = f.name.split("/").pop();
     if (/\.(json|safetensors)$/i.test(base)) map.set(base, f);
   }
-  state.folderFiles = map;
+  loader.folderFiles = map;
   el.modelFileList.replaceChildren(
     ...[...map.values()].map((f) => h("li", { text: `${f.name} (${formatBytes(f.size)})` })),
   );
@@ -874,31 +322,24 @@ function setModelFiles(files) {
   loadModel({ kind: "folder" });
 }
 
-function wireInputs() {
-  el.dropzone.addEventListener("click", () => el.fileInput.click());
-  el.dropzone.addEventListener("keydown", (e) => {
-    if (e.key === "Enter" || e.key === " ") {
-      e.preventDefault();
-      el.fileInput.click();
-    }
-  });
-  el.fileInput.addEventListener("change", () => {
-    addImages([...el.fileInput.files]);
-    el.fileInput.value = "";
-  });
-
-  // Drops anywhere on the page add images, except on the model area (model files). Without
-  // this a missed drop would navigate away from the page.
+/** Drops anywhere on the page add images, except on the model area (model files). Without this a
+ * missed drop would navigate away from the page. Pasted files are images too. */
+function wirePageDrops() {
   let dragDepth = 0;
   const zoneFor = (target) => (el.modelDrop.contains(target) ? el.modelDrop : el.dropzone);
+  const hasFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes("Files");
+  const unmark = () => {
+    el.dropzone.classList.remove("dragover");
+    el.modelDrop.classList.remove("dragover");
+  };
   window.addEventListener("dragenter", (e) => {
-    if (![...(e.dataTransfer?.types ?? [])].includes("Files")) return;
+    if (!hasFiles(e)) return;
     e.preventDefault();
     dragDepth++;
     zoneFor(e.target).classList.add("dragover");
   });
   window.addEventListener("dragover", (e) => {
-    if (![...(e.dataTransfer?.types ?? [])].includes("Files")) return;
+    if (!hasFiles(e)) return;
     e.preventDefault();
     e.dataTransfer.dropEffect = "copy";
     const zone = zoneFor(e.target);
@@ -907,17 +348,13 @@ function wireInputs() {
   });
   window.addEventListener("dragleave", () => {
     dragDepth = Math.max(0, dragDepth - 1);
-    if (dragDepth === 0) {
-      el.dropzone.classList.remove("dragover");
-      el.modelDrop.classList.remove("dragover");
-    }
+    if (dragDepth === 0) unmark();
   });
   window.addEventListener("drop", async (e) => {
     if (!e.dataTransfer) return;
     e.preventDefault();
     dragDepth = 0;
-    el.dropzone.classList.remove("dragover");
-    el.modelDrop.classList.remove("dragover");
+    unmark();
     const toModel = el.modelDrop.contains(e.target) && !el.folderOpts.hidden;
     try {
       const files = await filesFromDataTransfer(e.dataTransfer);
@@ -935,12 +372,9 @@ function wireInputs() {
     e.preventDefault();
     addImages(files);
   });
+}
 
-  el.clear.addEventListener("click", clearImages);
-  el.labels.addEventListener("input", () => scheduleRun(400));
-  el.templates.addEventListener("change", () => scheduleRun(0));
-  el.search.addEventListener("input", () => scheduleSearch(300));
-
+function wireModelForm() {
   el.form.addEventListener("submit", (e) => {
     e.preventDefault();
     loadModel();
@@ -962,26 +396,25 @@ function wireInputs() {
       else setStatus(`Press “Load model” to use the new ${what}.`);
     });
   }
-  el.modelFiles.addEventListener("change", () => {
-    setModelFiles([...el.modelFiles.files]);
-    el.modelFiles.value = "";
+  for (const input of [el.modelFiles, el.modelDir]) {
+    input.addEventListener("change", () => {
+      setModelFiles([...input.files]);
+      input.value = "";
+    });
+  }
+  register({
+    modelChanged: modelAdopted,
+    appState: () => {
+      el.loadBtn.disabled = current.loading;
+    },
   });
-  el.modelDir.addEventListener("change", () => {
-    setModelFiles([...el.modelDir.files]);
-    el.modelDir.value = "";
-  });
-
-  window.addEventListener("error", (e) => showError(`Unexpected error: ${e.message}`, "unexpected"));
-  window.addEventListener("unhandledrejection", (e) =>
-    showError(`Unexpected error: ${errorMessage(e.reason)}`, "unexpected"),
-  );
 }
 
 // ---------------------------------------------------------------------------------------------
 // Views (a tablist: arrows, Home and End move between the tabs; selection follows focus)
 
 function showView(name, { focus = false, updateUrl = true } = {}) {
-  if (!VIEWS.includes(name)) name = "classify";
+  if (!Object.hasOwn(VIEWS, name)) name = "classify";
   for (const tab of el.tabs) {
     const on = tab.dataset.view === name;
     tab.setAttribute("aria-selected", String(on));
@@ -996,7 +429,7 @@ function showView(name, { focus = false, updateUrl = true } = {}) {
     else url.searchParams.set("view", name);
     history.replaceState(history.state, "", url);
   }
-  training?.shown(name);
+  VIEWS[name].shown?.();
 }
 
 function wireTabs() {
@@ -1016,48 +449,26 @@ function wireTabs() {
   }
 }
 
-function startTraining() {
-  training = initTraining({
-    state,
-    h,
-    showError,
-    clearError,
-    errorMessage,
-    formatMs,
-    formatPct,
-    formatBytes,
-    median,
-    modelCall,
-    addImages,
-    clearImages,
-    retireModel,
-    adoptModel,
-    updateAppState,
-    loadModelInWorker: () => state.loadModelInWorker,
-    backendChoice: () => el.backend.value,
-    openFilePicker: () => el.fileInput.click(),
-    shapesUrl: SHAPES_URL,
-  });
-}
-
 // ---------------------------------------------------------------------------------------------
 // Start
 
 async function main() {
-  startTraining();
-  wireInputs();
+  for (const view of Object.values(VIEWS)) view.init();
+  wirePageDrops();
+  wireModelForm();
   wireTabs();
+  window.addEventListener("error", (e) => showError(`Unexpected error: ${e.message}`, "unexpected"));
+  window.addEventListener("unhandledrejection", (e) =>
+    showError(`Unexpected error: ${errorMessage(e.reason)}`, "unexpected"),
+  );
   const params = new URLSearchParams(location.search);
-  training.configure(params);
+  for (const view of Object.values(VIEWS)) view.configure?.(params);
   showView(params.get("view") ?? "classify", { updateUrl: false });
   const backend = params.get("backend");
   if (backend && ["auto", "webgpu", "cpu"].includes(backend)) el.backend.value = backend;
   const precision = params.get("precision");
   if (precision && ["auto", "f32", "f16"].includes(precision)) el.precision.value = precision;
-  const templates = params.get("templates");
-  if (templates && [...el.templates.options].some((o) => o.value === templates)) el.templates.value = templates;
   const modelParam = params.get("model");
-  el.labels.value = SHAPES_LABELS;
   let startKind = "shapes";
   if (modelParam && modelParam !== "shapes") {
     el.hubUrl.value = modelParam;
@@ -1066,26 +477,24 @@ async function main() {
   } else if (!el.hubUrl.value) {
     el.hubUrl.value = HUB_DEFAULT;
   }
-  const labels = params.get("labels");
-  if (labels) el.labels.value = labels.split("|").join("\n");
   showSourceOptions();
-  updateLabelsInfo();
   updateBadge();
 
   try {
-    ({ loadModelInWorker: state.loadModelInWorker } = await import(PKG));
+    const { loadModelInWorker } = await import(PKG);
+    setPackage(loadModelInWorker);
   } catch (e) {
     showError(
       `The webclip package is missing or broken (${errorMessage(e)}). Build it with ./build.sh so that www/vendor/webclip/ exists.`,
       "pkg",
     );
-    state.loadFailed = true;
+    current.loadFailed = true;
     updateAppState();
     updateBadge();
     setStatus("The webclip package could not be loaded.");
     return;
   }
-  training.start();
+  for (const view of Object.values(VIEWS)) view.start?.();
   await loadModel({ kind: startKind });
 }
 
