@@ -5,7 +5,7 @@
 import { checkImages, isImageBitmap } from "./images.js";
 import { checkBackend, checkClassifyOptions, checkPrecision, checkSource, checkTexts, progressReporter } from "./model.js";
 import type { ModelInfo, Op, RequestBody, Results, WorkerLoadSettings, WorkerMessage, WorkerRequest } from "./protocol.js";
-import { absoluteUrl, describe } from "./source.js";
+import { SERVING_HINT, absoluteUrl, describe, prebundledFile } from "./source.js";
 import { checkExportOptions, checkShapesOptions, checkState, checkTrainerOptions } from "./train.js";
 import type {
   Backend,
@@ -48,12 +48,15 @@ export async function loadModelInWorker(source: ModelSource, options: WorkerLoad
   if (options.fetchOptions !== undefined) settings.fetchOptions = cloneableFetchOptions(options.fetchOptions);
   const src = typeof source === "string" || source instanceof URL ? absoluteUrl(source) : source;
 
-  // Written out in full so that bundlers (Vite, webpack 5, …) see and emit the worker script.
+  // The script's URL when known here: given, or the package's own file under a dev server's
+  // pre-bundled copy of this code (see prebundledFile). Otherwise the default is written out in
+  // full, once, so that bundlers (Vite, webpack 5, …) see it and emit (and rename) the script.
+  const scriptUrl = options.workerUrl !== undefined ? absoluteUrl(options.workerUrl) : prebundledFile("dist/worker.js");
   const worker =
-    options.workerUrl !== undefined
-      ? new Worker(absoluteUrl(options.workerUrl), { type: "module", name: "webclip" })
+    scriptUrl !== null
+      ? new Worker(scriptUrl, { type: "module", name: "webclip" })
       : new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "webclip" });
-  const channel = new Channel(worker, options.workerUrl !== undefined ? absoluteUrl(options.workerUrl) : new URL("./worker.js", import.meta.url).href);
+  const channel = new Channel(worker, scriptUrl);
   try {
     const info = await channel.call({ op: "load", source: src, options: settings }, [], onProgress);
     return new WorkerClipModel(channel, info);
@@ -77,14 +80,18 @@ class Channel {
   #pending = new Map<number, Pending>();
   #closed: Error | null = null;
 
-  constructor(worker: Worker, scriptUrl: string) {
+  /** `scriptUrl`: the worker's script when known (not when a bundler chose its URL). */
+  constructor(worker: Worker, scriptUrl: string | null) {
     this.#worker = worker;
     worker.addEventListener("message", (ev: MessageEvent<WorkerMessage>) => this.#onMessage(ev.data));
-    worker.addEventListener("error", (ev: ErrorEvent) => {
+    worker.addEventListener("error", (ev: Event) => {
       ev.preventDefault();
-      const what = ev.message
-        ? `: ${ev.message}${ev.filename ? ` (${ev.filename}:${ev.lineno})` : ""}`
-        : ` (its script ${scriptUrl} failed to load, or it crashed)`;
+      // An ErrorEvent with a message: an uncaught error in the worker. A bare error event: its
+      // script could not be fetched or is not JavaScript (a 404, an HTML page).
+      const what =
+        ev instanceof ErrorEvent && ev.message
+          ? `: ${ev.message}${ev.filename ? ` (${ev.filename}:${ev.lineno})` : ""}`
+          : `: its script (${scriptUrl ?? "the package's dist/worker.js, as bundled"}) could not be loaded, or it crashed; ${SERVING_HINT}`;
       this.close(new Error(`webclip worker died${what} — the model must be reloaded`));
     });
     worker.addEventListener("messageerror", () => {

@@ -4,7 +4,7 @@
 import init, { Images, Model, lastPanic, shapesBatch, shapesClasses, templateSet, wasmMemoryBytes } from "../wasm/webclip_wasm.js";
 import type { Trainer } from "../wasm/webclip_wasm.js";
 import { checkImages, toWasmImages } from "./images.js";
-import { absoluteUrl, checkFilesSource, describe, fetchFolder, filesFromObject } from "./source.js";
+import { SERVING_HINT, absoluteUrl, checkFilesSource, describe, fetchFolder, filesFromObject, prebundledFile } from "./source.js";
 import { checkExportOptions, checkShapesOptions, checkState, checkTrainerOptions } from "./train.js";
 import type {
   Backend,
@@ -38,16 +38,31 @@ let wasmReady: Promise<void> | null = null;
 /** Instantiates the wasm module once (later calls share it; a failed start may be retried). */
 export function initWasm(wasmUrl?: string | URL): Promise<void> {
   if (!wasmReady) {
-    const arg = wasmUrl === undefined ? undefined : { module_or_path: absoluteUrl(wasmUrl) };
-    wasmReady = init(arg).then(
+    // By default the glue finds the wasm next to itself, unless this is a dev server's
+    // pre-bundled copy of the code (then the package's own wasm/ folder).
+    const url = wasmUrl !== undefined ? absoluteUrl(wasmUrl) : prebundledFile("wasm/webclip_wasm_bg.wasm");
+    wasmReady = (url === null ? init() : init({ module_or_path: fetchWasm(url) })).then(
       () => watchTraps(),
       (e: unknown) => {
         wasmReady = null;
-        throw new Error(`could not start the webclip WebAssembly module: ${e instanceof Error ? e.message : String(e)}`);
+        let message = e instanceof Error ? e.message : String(e);
+        // Bytes that are not WebAssembly: usually a page (an SPA fallback) served instead of the file.
+        if (e instanceof WebAssembly.CompileError) message += ` — the URL of webclip_wasm_bg.wasm answered something else (an HTML page?): ${SERVING_HINT}`;
+        throw new Error(`could not start the webclip WebAssembly module: ${message}`);
       },
     );
   }
   return wasmReady;
+}
+
+/** The wasm's response, or an error naming the URL when it is not the module. */
+async function fetchWasm(url: string): Promise<Response> {
+  const res = await fetch(url);
+  const type = res.headers.get("Content-Type") ?? "";
+  if (!res.ok || type.startsWith("text/html")) {
+    throw new Error(`${url} answered ${res.ok ? `an HTML page (${type})` : `HTTP ${res.status}`}, not webclip_wasm_bg.wasm; ${SERVING_HINT}`);
+  }
+  return res;
 }
 
 // A Rust panic (or an allocation failure) aborts: a `WebAssembly.RuntimeError` ("unreachable").

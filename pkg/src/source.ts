@@ -26,6 +26,24 @@ export function absoluteUrl(url: string | URL): string {
   return base === undefined ? new URL(url).href : new URL(url, base).href;
 }
 
+/**
+ * The URL of one of this package's files (`path` from the package root, e.g. "dist/worker.js")
+ * when this code runs as a copy pre-bundled by Vite's dev server, else null. Vite's dependency
+ * optimizer copies the package's JavaScript into node_modules/.vite/deps/ but not its other
+ * files, so `new URL("…", import.meta.url)` points at files that are not there (Vite 5–7: the
+ * worker 404s, the wasm URL answers the app's HTML). From that folder the package itself is
+ * ../../webclip/. Elsewhere (the package's own files, a production bundle) this is null.
+ */
+export function prebundledFile(path: string): string | null {
+  const here: unknown = import.meta.url; // a bundle without import.meta may leave it undefined
+  if (typeof here !== "string" || !/\/node_modules\/\.vite\/deps\/[^/?#]+(?:[?#]|$)/.test(here)) return null;
+  return new URL(`../../webclip/${path}`, here).href;
+}
+
+/** What to do when the worker script or the wasm is not where the code expects it. */
+export const SERVING_HINT =
+  'serve the package\'s dist/ and wasm/ folders as installed, or pass workerUrl / wasmUrl; with Vite\'s dev server, add optimizeDeps: { exclude: ["webclip"] } to vite.config';
+
 /** The files of a folder at `base` (HF layout, else OpenCLIP's). */
 export async function fetchFolder(base: string | URL, options: LoadOptions, progress: ProgressFn): Promise<FileBytes> {
   let root = absoluteUrl(base);
