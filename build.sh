@@ -99,13 +99,19 @@ build_web() {
     ensure_web_tools "${1:-}"
     log "cargo build --profile wasm --target wasm32-unknown-unknown -p webclip-wasm"
     cargo build --profile wasm --locked -p webclip-wasm --target wasm32-unknown-unknown
-    local sum stamp=pkg/wasm/.source-sha256
+    # The stamp (which wasm went through wasm-bindgen + wasm-opt) lives with this checkout's
+    # wasm-opt in pkg/node_modules, not in pkg/wasm, which is published.
+    local sum stamp=pkg/node_modules/.webclip-wasm-source
     npm_ci pkg
     sum=$(sha256sum "$WASM_OUT" | cut -d' ' -f1)
     if ! [ -f "$stamp" ] || [ "$(cat "$stamp")" != "$sum" ] || ! [ -f pkg/wasm/webclip_wasm_bg.wasm ]; then
         log "wasm-bindgen + wasm-opt ($(du -m "$WASM_OUT" | cut -f1) MB in)"
         rm -rf pkg/wasm
         wasm-bindgen --target web --out-dir pkg/wasm "$WASM_OUT"
+        # The glue's .d.ts declares `[Symbol.dispose]()` (lib ESNext): drop it so that consumers
+        # type-check with lib ES2022 and no skipLibCheck (the package never disposes with `using`;
+        # tests/vite checks a strict consumer).
+        sed -i '/^ *\[Symbol\.dispose\](): void;$/d' pkg/wasm/webclip_wasm.d.ts
         pkg/node_modules/.bin/wasm-opt -O3 --strip-debug --strip-producers --enable-bulk-memory --enable-nontrapping-float-to-int \
             --enable-sign-ext --enable-mutable-globals --enable-simd --enable-reference-types \
             pkg/wasm/webclip_wasm_bg.wasm -o pkg/wasm/webclip_wasm_bg.opt.wasm
