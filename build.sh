@@ -156,6 +156,7 @@ run_tests() {
     cargo test --release --locked --workspace
     build_web browser
     npm_ci tests/e2e
+    npm_ci tests/vite # the Vite app that tests/e2e/vite.test.mjs installs the packed package into
     log "browser tests (headless Chromium: WebGPU through SwiftShader, and the CPU fallback)"
     (cd tests/e2e && npm test)
 }
