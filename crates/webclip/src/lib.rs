@@ -25,6 +25,8 @@ pub mod config;
 pub mod device;
 pub mod error;
 pub mod export;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod loader;
 pub mod model;
 pub mod pipeline;
