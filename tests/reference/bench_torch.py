@@ -53,15 +53,23 @@ def child(scenario: str, iters: int, warmup: int, threads: int, attn: str):
             return model.get_text_features(input_ids=ids).pooler_output
 
     with torch.inference_mode():
-        t = time.perf_counter()
+        report(fwd, scenario, batch, iters, warmup, threads, attn, build)
+
+
+def report(fwd, scenario, batch, iters, warmup, threads, attn, build):
+    """Times `fwd` as `webclip bench` does (one untimed call, the rest of the warm-up, `iters`
+    timed calls) and prints its JSON line."""
+    import torch
+
+    t = time.perf_counter()
+    fwd()
+    first = time.perf_counter() - t
+    for _ in range(warmup - 1):
         fwd()
-        first = time.perf_counter() - t
-        for _ in range(warmup - 1):
-            fwd()
-        t = time.perf_counter()
-        for _ in range(iters):
-            fwd()
-        spf = (time.perf_counter() - t) / iters
+    t = time.perf_counter()
+    for _ in range(iters):
+        fwd()
+    spf = (time.perf_counter() - t) / iters
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({
         "scenario": scenario, "device": f"PyTorch {torch.__version__} CPU ({threads} threads, attn={attn})",
@@ -114,21 +122,7 @@ def train_child(model, scenario, iters, warmup, threads, attn, build):
         with torch.no_grad():
             model.logit_scale.clamp_(0, math.log(100))
 
-    t = time.perf_counter()
-    step()
-    first = time.perf_counter() - t
-    for _ in range(warmup - 1):
-        step()
-    t = time.perf_counter()
-    for _ in range(iters):
-        step()
-    spf = (time.perf_counter() - t) / iters
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({
-        "scenario": scenario, "device": f"PyTorch {torch.__version__} CPU ({threads} threads, attn={attn})",
-        "batch": batch, "iters": iters, "seconds_per_forward": spf, "items_per_second": batch / spf,
-        "build_seconds": build, "first_forward_seconds": first, "peak_rss_mib": peak,
-    }))
+    report(step, scenario, batch, iters, warmup, threads, attn, build)
 
 
 def main():

@@ -116,34 +116,54 @@ fn run_train_child(name: &str, args: &BenchArgs, device: Device, device_name: St
     let samples: Vec<_> = (0..batch as u64).map(|i| world.sample(i, webclip::shapes::Split::Train)).collect();
     let texts: Vec<String> = samples.iter().map(|s| s.caption.clone()).collect();
     let imgs: Vec<_> = samples.into_iter().map(|s| s.image).collect();
-    let t = Instant::now();
-    pollster::block_on(trainer.step(&imgs, &texts))?;
-    let first_forward_seconds = t.elapsed().as_secs_f64();
-    for _ in 1..args.warmup {
-        pollster::block_on(trainer.step(&imgs, &texts))?;
+    let run = Run { name, args, device: &device, device_name, precision: Precision::F32, batch, build_seconds };
+    run.measure(|| Ok(pollster::block_on(trainer.step(&imgs, &texts)).map(|_| ())?))
+}
+
+/// A scenario ready to time: what the result reports besides the timings.
+struct Run<'a> {
+    name: &'a str,
+    args: &'a BenchArgs,
+    device: &'a Device,
+    device_name: String,
+    precision: Precision,
+    batch: usize,
+    build_seconds: f64,
+}
+
+impl Run<'_> {
+    /// Times `forward`: once untimed (kernel compilation, autotuning), the rest of the warm-up,
+    /// then `iters` timed calls.
+    fn measure(self, mut forward: impl FnMut() -> Result<()>) -> Result<ScenarioResult> {
+        let t = Instant::now();
+        forward()?;
+        let first_forward_seconds = t.elapsed().as_secs_f64();
+        for _ in 1..self.args.warmup {
+            forward()?;
+        }
+        let t = Instant::now();
+        for _ in 0..self.args.iters {
+            forward()?;
+        }
+        let spf = t.elapsed().as_secs_f64() / self.args.iters.max(1) as f64;
+        Ok(ScenarioResult {
+            scenario: self.name.to_string(),
+            device: self.device_name,
+            precision: self.precision.as_str().into(),
+            batch: self.batch,
+            iters: self.args.iters,
+            seconds_per_forward: spf,
+            items_per_second: self.batch as f64 / spf,
+            build_seconds: self.build_seconds,
+            first_forward_seconds,
+            peak_rss_mib: vm_hwm_mib(),
+            device_reserved_mib: self.device.memory_pool_usage().map(|u| u.bytes_reserved as f64 / (1 << 20) as f64),
+        })
     }
-    let t = Instant::now();
-    for _ in 0..args.iters {
-        pollster::block_on(trainer.step(&imgs, &texts))?;
-    }
-    let spf = t.elapsed().as_secs_f64() / args.iters as f64;
-    Ok(ScenarioResult {
-        scenario: name.to_string(),
-        device: device_name,
-        precision: "f32".into(),
-        batch,
-        iters: args.iters,
-        seconds_per_forward: spf,
-        items_per_second: batch as f64 / spf,
-        build_seconds,
-        first_forward_seconds,
-        peak_rss_mib: vm_hwm_mib(),
-        device_reserved_mib: device.memory_pool_usage().map(|u| u.bytes_reserved as f64 / (1 << 20) as f64),
-    })
 }
 
 fn sync_read(t: Tensor<2>) -> Result<Vec<f32>> {
-    Ok(pollster::block_on(webclip::pipeline::read_f32(t))?)
+    Ok(pollster::block_on(webclip::device::read_f32(t))?)
 }
 
 fn run_child(
@@ -163,15 +183,8 @@ fn run_child(
     let _ = sync_read(model.logit_scale.val().unsqueeze_dim(0))?;
     let build_seconds = t.elapsed().as_secs_f64();
 
-    let mut rng = RandomSource::new(1);
     let forward: Box<dyn Fn() -> Result<Vec<f32>>> = if name.starts_with("image") {
-        let pixels = webclip::loader::WeightSource::take(
-            &mut rng,
-            "pixels",
-            &[batch, 3, 224, 224],
-            webclip::loader::Init::Normal(1.0),
-        )?
-        .unwrap_or_default();
+        let pixels = webclip::rng::WeightInit::new(1).normal(batch * 3 * 224 * 224, 1.0);
         let x = Tensor::<4>::from_data(TensorData::new(pixels, [batch, 3, 224, 224]), &device).cast(precision.dtype());
         Box::new(move || sync_read(model.image_features(x.clone())))
     } else {
@@ -191,30 +204,8 @@ fn run_child(
         Box::new(move || sync_read(model.text_features(ids.clone(), pool.clone())))
     };
 
-    let t = Instant::now();
-    forward()?;
-    let first_forward_seconds = t.elapsed().as_secs_f64();
-    for _ in 1..args.warmup {
-        forward()?;
-    }
-    let t = Instant::now();
-    for _ in 0..args.iters {
-        forward()?;
-    }
-    let spf = t.elapsed().as_secs_f64() / args.iters.max(1) as f64;
-    Ok(ScenarioResult {
-        scenario: name.to_string(),
-        device: device_name,
-        precision: precision.as_str().into(),
-        batch,
-        iters: args.iters,
-        seconds_per_forward: spf,
-        items_per_second: batch as f64 / spf,
-        build_seconds,
-        first_forward_seconds,
-        peak_rss_mib: vm_hwm_mib(),
-        device_reserved_mib: device.memory_pool_usage().map(|u| u.bytes_reserved as f64 / (1 << 20) as f64),
-    })
+    let run = Run { name, args, device: &device, device_name, precision, batch, build_seconds };
+    run.measure(|| forward().map(|_| ()))
 }
 
 pub fn run(args: BenchArgs, choice: DeviceChoice, precision: PrecisionChoice, rep: &mut Reporter) -> Result<()> {
@@ -233,21 +224,12 @@ pub fn run(args: BenchArgs, choice: DeviceChoice, precision: PrecisionChoice, re
         scenario_batch(n)?;
     }
     let exe = std::env::current_exe().map_err(|e| CliError::Other(format!("cannot find my own executable: {e}")))?;
-    let device_arg = match choice {
-        DeviceChoice::Auto => "auto",
-        DeviceChoice::Gpu => "gpu",
-        DeviceChoice::Cpu => "cpu",
-    };
-    let precision_arg = match precision {
-        PrecisionChoice::Auto => "auto",
-        PrecisionChoice::F32 => "f32",
-        PrecisionChoice::F16 => "f16",
-    };
+    let (device_arg, precision_arg) = (choice.to_string(), precision.to_string());
     let mut results = Vec::new();
     for n in names {
         rep.note(&format!("bench {n} on {device_arg} ({} warm-up + {} timed forwards)", args.warmup, args.iters));
         let out = Command::new(&exe)
-            .args(["--quiet", "--device", device_arg, "--precision", precision_arg, "bench", "--child", n])
+            .args(["--quiet", "--device", &device_arg, "--precision", &precision_arg, "bench", "--child", n])
             .args(["--iters", &args.iters.to_string(), "--warmup", &args.warmup.to_string()])
             .output()
             .map_err(|e| CliError::Other(format!("could not start the benchmark process: {e}")))?;

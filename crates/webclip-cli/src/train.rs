@@ -13,8 +13,8 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use webclip::export::{HfFolder, WeightDtype, export_hf};
-use webclip::shapes::{ShapesWorld, Split};
-use webclip::train::{TrainConfig, TrainMode, Trainable, Trainer, TrainerState};
+use webclip::shapes::{ShapesRecipe, ShapesWorld, Split};
+use webclip::train::{TrainConfig, TrainOptions, Trainer, TrainerState};
 use webclip::{Clip, DeviceChoice, RgbImage, Templates};
 
 use crate::progress::Reporter;
@@ -54,7 +54,8 @@ pub struct Hyper {
     /// Random seed (data order, initial weights for train-shapes).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// One JSON object per step on stdout: {"step", "loss", "lr", "logit_scale"}.
+    /// One JSON object per step on stdout: {"step", "loss", "lr", "logit_scale"} (steps count
+    /// from 1; the loss is the batch's before that step's update).
     #[arg(long)]
     pub json: bool,
     /// Write a checkpoint every N steps (and always at the end).
@@ -104,11 +105,11 @@ pub struct TrainShapesArgs {
     /// Output folder for the trained model (HF layout).
     #[arg(long)]
     pub out: PathBuf,
-    /// Optimiser steps.
-    #[arg(long, default_value_t = 6000)]
+    /// Optimiser steps of the schedule.
+    #[arg(long, default_value_t = ShapesRecipe::default().steps)]
     pub steps: usize,
     /// Image-text pairs per step (class-balanced: up to 20, every pair a different class).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = ShapesRecipe::default().batch_size)]
     pub batch_size: usize,
     /// Evaluate zero-shot accuracy every N steps (0: only at the end).
     #[arg(long, default_value_t = 500)]
@@ -119,7 +120,7 @@ pub struct TrainShapesArgs {
     /// Curriculum: clean images for this fraction of the steps, then a ramp to the full world
     /// over as many steps again (0: the full world from the start; 0.5 reaches it at the end;
     /// above 0.5 the run ends before it; 1: clean throughout).
-    #[arg(long, default_value_t = 0.4)]
+    #[arg(long, default_value_t = ShapesRecipe::default().curriculum)]
     pub curriculum: f64,
     /// Stop after this many steps, with the learning rate and the curriculum still following the
     /// schedule of --steps: the first N steps of that run (what the page's Learn view does; a
@@ -128,7 +129,7 @@ pub struct TrainShapesArgs {
     pub stop_after: Option<usize>,
     /// Side of the model's square input images, a multiple of the patch size 8 (the world is
     /// drawn at 64 pixels, or this size when larger, and resized by the model's preprocessing).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = ShapesRecipe::default().image_size)]
     pub image_size: usize,
     #[command(flatten)]
     pub hyper: Hyper,
@@ -182,12 +183,9 @@ pub struct WiseArgs {
     pub dtype: String,
 }
 
-fn dtype(s: &str) -> Result<WeightDtype> {
-    match s {
-        "f32" => Ok(WeightDtype::F32),
-        "f16" => Ok(WeightDtype::F16),
-        other => Err(CliError::Other(format!("--dtype {other:?}: expected f32 or f16"))),
-    }
+/// A flag's value through the core's parser (`FromStr`), the error naming the flag.
+fn flag<T: std::str::FromStr<Err = webclip::Error>>(name: &str, value: &str) -> Result<T> {
+    value.parse().map_err(|e: webclip::Error| CliError::Other(format!("{name}: {e}")))
 }
 
 /// One image-text pair of a data set: the image is read when its batch comes.
@@ -268,22 +266,20 @@ fn read_data(path: &Path, template: &str, rep: &mut Reporter) -> Result<Vec<Pair
     Ok(pairs)
 }
 
-fn train_config(h: &Hyper, steps: usize, default_lr: f64, default_wd: f64) -> Result<TrainConfig> {
-    let mode: TrainMode = h.train.parse()?;
-    let mut cfg = TrainConfig {
-        trainable: Trainable { mode, lock_image: h.lock_image, lock_text: h.lock_text },
-        lr: h.lr.unwrap_or(default_lr),
-        warmup: h.warmup.unwrap_or(steps / 10),
-        total_steps: steps,
-        grad_clip: (h.grad_clip > 0.0).then_some(h.grad_clip),
-        accum: h.accum,
-        ..TrainConfig::default()
+/// The flags as the core's training options, resolved against the command's `defaults`.
+fn train_config(h: &Hyper, defaults: TrainConfig) -> Result<TrainConfig> {
+    let options = TrainOptions {
+        train: Some(flag("--train", &h.train)?),
+        lock_image: Some(h.lock_image),
+        lock_text: Some(h.lock_text),
+        lr: h.lr,
+        weight_decay: h.weight_decay,
+        warmup: h.warmup,
+        grad_clip: Some(h.grad_clip),
+        accum: Some(h.accum),
+        ..TrainOptions::default()
     };
-    cfg.adamw.weight_decay = h.weight_decay.unwrap_or(default_wd);
-    if !cfg.adamw.weight_decay.is_finite() || cfg.adamw.weight_decay < 0.0 {
-        return Err(CliError::Other("--weight-decay must be a non-negative number".into()));
-    }
-    Ok(cfg)
+    Ok(options.resolve(defaults)?)
 }
 
 /// What `trainer_state.json` records: enough to refuse a --resume with other settings.
@@ -337,7 +333,7 @@ fn load_state(out: &Path) -> Result<(RunInfo, TrainerState)> {
     Ok((info, state))
 }
 
-/// Produces the batch of a step.
+/// Produces the batch of a step (counting from 1).
 trait Batches {
     fn batch(&self, step: usize) -> Result<(Vec<RgbImage>, Vec<String>)>;
 }
@@ -358,9 +354,10 @@ impl FileBatches {
 impl Batches for FileBatches {
     fn batch(&self, step: usize) -> Result<(Vec<RgbImage>, Vec<String>)> {
         let spe = self.steps_per_epoch();
-        let (epoch, pos) = (step / spe, step % spe);
+        let index = step.saturating_sub(1);
+        let (epoch, pos) = (index / spe, index % spe);
         let order = if self.shuffle {
-            webclip::train::permutation(self.pairs.len(), self.seed, epoch as u64)
+            webclip::rng::permutation(self.pairs.len(), self.seed, epoch as u64)
         } else {
             (0..self.pairs.len()).collect()
         };
@@ -378,31 +375,16 @@ impl Batches for FileBatches {
     }
 }
 
+/// The shapes recipe's batches (class-balanced, with its curriculum; see
+/// `webclip::shapes::ShapesRecipe`).
 struct ShapeBatches {
-    world: ShapesWorld,
-    batch: usize,
-    /// Steps over which the difficulty ramps from 0 to 1.
-    ramp: usize,
-}
-
-impl ShapeBatches {
-    /// The curriculum: clean images (white background, no clutter, captions without size or
-    /// background words) for the first `ramp` steps, then difficulty rising linearly to 1 over
-    /// as many steps again, then the full world.
-    fn difficulty(&self, step: usize) -> f32 {
-        if self.ramp == 0 { 1.0 } else { (step.saturating_sub(self.ramp) as f32 / self.ramp as f32).min(1.0) }
-    }
+    recipe: ShapesRecipe,
+    seed: u64,
 }
 
 impl Batches for ShapeBatches {
-    /// Class-balanced: each run of 20 pairs holds each seen colour×shape once (in a per-step
-    /// random order), so a batch of up to 20 has no two pairs of one class. Contrastive loss
-    /// treats every other caption in the batch as a wrong answer; with 24 classes, random
-    /// batches of 128 hold ~6 pairs per class whose captions the loss pushes apart — the
-    /// "false negatives" that kept a random-batch run at 40 % accuracy after 1500 steps.
     fn batch(&self, step: usize) -> Result<(Vec<RgbImage>, Vec<String>)> {
-        let world = self.world.with_difficulty(self.difficulty(step));
-        let samples = webclip::shapes::balanced_batch(&world, Split::Train, (step * self.batch) as u64, self.batch);
+        let samples = self.recipe.batch(self.seed, step);
         Ok(samples.into_iter().map(|s| (s.image, s.caption)).unzip())
     }
 }
@@ -420,22 +402,21 @@ fn run_loop(
     rep: &mut Reporter,
     mut on_step: impl FnMut(&mut Trainer, usize, &mut Reporter) -> Result<()>,
 ) -> Result<()> {
-    let dtype = dtype(&h.dtype)?;
+    let dtype: WeightDtype = flag("--dtype", &h.dtype)?;
     let t0 = Instant::now();
     let start = trainer.step_count();
     while trainer.step_count() < steps {
-        let s = trainer.step_count();
+        let s = trainer.step_count() + 1;
         let (imgs, texts) = batches.batch(s)?;
         match pollster::block_on(trainer.step(&imgs, &texts)) {
             Ok(r) => {
                 if h.json {
                     print_json(&json!({"step": r.step, "loss": r.loss, "lr": r.lr, "logit_scale": r.logit_scale}))?;
                 }
-                let done = s + 1 - start;
+                let done = s - start;
                 let per = t0.elapsed().as_secs_f64() / done as f64;
                 rep.progress_line(&format!(
-                    "step {}/{steps}  loss {:.4}  lr {:.2e}  temperature ×{:.1}  {:.2} s/step",
-                    s + 1,
+                    "step {s}/{steps}  loss {:.4}  lr {:.2e}  temperature ×{:.1}  {:.2} s/step",
                     r.loss,
                     r.lr,
                     r.logit_scale.exp(),
@@ -491,7 +472,7 @@ pub fn finetune(a: FinetuneArgs, device: DeviceChoice, rep: &mut Reporter) -> Re
     if steps == 0 {
         return Err(CliError::Other("nothing to do: 0 steps".into()));
     }
-    let cfg = train_config(&a.hyper, steps, 1e-5, 0.2)?;
+    let cfg = train_config(&a.hyper, TrainConfig::finetune(steps))?;
     let mut run = RunInfo {
         command: "finetune".into(),
         data: a.data.display().to_string(),
@@ -526,21 +507,18 @@ pub fn finetune(a: FinetuneArgs, device: DeviceChoice, rep: &mut Reporter) -> Re
 }
 
 pub fn train_shapes(a: TrainShapesArgs, device: DeviceChoice, rep: &mut Reporter) -> Result<()> {
-    if a.batch_size < 2 {
-        return Err(CliError::Other("--batch-size must be at least 2".into()));
-    }
     if a.stop_after == Some(0) {
         return Err(CliError::Other("--stop-after must be at least 1".into()));
     }
-    let mut config = webclip::shapes::tiny_clip_config();
-    if a.image_size < 8 || !a.image_size.is_multiple_of(8) || a.image_size > 512 {
-        return Err(CliError::Other(format!(
-            "--image-size must be a multiple of 8 from 8 to 512, got {}",
-            a.image_size
-        )));
-    }
-    config.vision.image_size = [a.image_size, a.image_size];
-    let cfg = train_config(&a.hyper, a.steps, 5e-4, 0.1)?;
+    let recipe = ShapesRecipe {
+        batch_size: a.batch_size,
+        curriculum: a.curriculum,
+        image_size: a.image_size,
+        ..ShapesRecipe::with_steps(a.steps)
+    };
+    recipe.validate()?;
+    let config = recipe.model_config();
+    let cfg = train_config(&a.hyper, recipe.train_config())?;
     let mut run = RunInfo {
         command: "train-shapes".into(),
         data: "shapes world".into(),
@@ -569,7 +547,6 @@ pub fn train_shapes(a: TrainShapesArgs, device: DeviceChoice, rep: &mut Reporter
     if let Some(s) = state {
         trainer.restore(s)?;
     }
-    let world = ShapesWorld::new(a.hyper.seed, webclip::shapes::render_size(config.vision.image_size[0]));
     rep.note(&format!(
         "training a {:.1} M-parameter CLIP from scratch on the shapes world: {} steps of {} pairs; held out: {}",
         trainer.params().iter().map(|p| p.shape.iter().product::<usize>()).sum::<usize>() as f64 / 1e6,
@@ -581,10 +558,7 @@ pub fn train_shapes(a: TrainShapesArgs, device: DeviceChoice, rep: &mut Reporter
             .collect::<Vec<_>>()
             .join(", ")
     ));
-    if !(0.0..=1.0).contains(&a.curriculum) {
-        return Err(CliError::Other("--curriculum must be between 0 and 1".into()));
-    }
-    let batches = ShapeBatches { world, batch: a.batch_size, ramp: (a.curriculum * a.steps as f64) as usize };
+    let batches = ShapeBatches { recipe, seed: a.hyper.seed };
     let (seed, per_class, every, json_out) = (a.hyper.seed, a.eval_per_class, a.eval_every, a.hyper.json);
     let templates = Templates::named("default")?;
     // Accuracy on clean renderings (a shape on a plain background, like any drawing) and on the
@@ -650,12 +624,7 @@ fn is_held_out_name(name: &str) -> bool {
 }
 
 pub fn shapes(a: ShapesArgs) -> Result<()> {
-    let split = match a.split.as_str() {
-        "train" => Split::Train,
-        "held-out" => Split::HeldOut,
-        "all" => Split::All,
-        other => return Err(CliError::Other(format!("--split {other:?}: expected train, held-out or all"))),
-    };
+    let split: Split = flag("--split", &a.split)?;
     if !(8..=1024).contains(&a.size) {
         return Err(CliError::Other("--size must be between 8 and 1024".into()));
     }
@@ -681,7 +650,7 @@ pub fn shapes(a: ShapesArgs) -> Result<()> {
 /// Rewrites a model folder as an HF folder in another dtype (OpenCLIP folders come out under HF
 /// names).
 pub fn convert(a: ConvertArgs, device: DeviceChoice, rep: &mut Reporter) -> Result<()> {
-    let dtype = dtype(&a.dtype)?;
+    let dtype: WeightDtype = flag("--dtype", &a.dtype)?;
     let (dev, _) = webclip::device::open(device)?;
     let clip = pollster::block_on(Clip::load(&files::read_model_dir(&a.model)?, &dev))
         .map_err(|e| CliError::File(a.model.clone(), e.to_string()))?;
@@ -695,7 +664,7 @@ pub fn convert(a: ConvertArgs, device: DeviceChoice, rep: &mut Reporter) -> Resu
 }
 
 pub fn wise(a: WiseArgs, device: DeviceChoice, rep: &mut Reporter) -> Result<()> {
-    let dtype = dtype(&a.dtype)?;
+    let dtype: WeightDtype = flag("--dtype", &a.dtype)?;
     let (dev, _) = webclip::device::open(device)?;
     let base = pollster::block_on(Clip::load(&files::read_model_dir(&a.base)?, &dev))
         .map_err(|e| CliError::File(a.base.clone(), e.to_string()))?;

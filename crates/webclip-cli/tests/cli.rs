@@ -1,6 +1,8 @@
 //! The CLI contract: output shapes of embed/tokenize/classify/rank --json, their numbers against
 //! the reference fixtures, and one-line errors with a non-zero exit.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -235,56 +237,28 @@ fn errors_are_one_line_with_exit_1() {
     let m = p("models/tiny-legacy");
     let e = err_line(&["embed", "--model", "/nonexistent/model", "--text", "x"]);
     assert!(e.contains("/nonexistent/model: no such folder"), "{e}");
-    let e = err_line(&["--device", "cpu", "classify", "--model", &m, "--label", "cat", &p("images/not_an_image.jpg")]);
+    // `classify` on the CPU with the tiny model and these arguments.
+    let classify = |args: &[&str]| err_line(&[&["--device", "cpu", "classify", "--model", &m][..], args].concat());
+    let cat = |image: &str| classify(&["--label", "cat", image]);
+    let e = cat(&p("images/not_an_image.jpg"));
     assert!(e.contains("not_an_image.jpg") && e.contains("not a recognised image format"), "{e}");
-    let e = err_line(&["--device", "cpu", "classify", "--model", &m, "--label", "cat", &p("images/empty.jpg")]);
+    let e = cat(&p("images/empty.jpg"));
     assert!(e.contains("empty.jpg: image: the file is empty"), "{e}");
-    let e = err_line(&["--device", "cpu", "classify", "--model", &m, "--label", "cat", &p("images/bomb_20000.png")]);
+    let e = cat(&p("images/bomb_20000.png"));
     assert!(e.contains("limit"), "{e}");
     // A PNG whose header is fine but whose data is cut short fails when it is decoded, naming it.
-    let e = err_line(&[
-        "--device",
-        "cpu",
-        "classify",
-        "--model",
-        &m,
-        "--label",
-        "cat",
-        &p("images/chelsea.png"),
-        &p("images/truncated.png"),
-    ]);
+    let e = classify(&["--label", "cat", &p("images/chelsea.png"), &p("images/truncated.png")]);
     assert!(e.contains("truncated.png: image:"), "{e}");
-    let e = err_line(&["--device", "cpu", "classify", "--model", &m, "--label", "cat", &p("images/truncated.jpg")]);
+    let e = cat(&p("images/truncated.jpg"));
     assert!(e.contains("truncated.jpg: image: the JPEG file is truncated"), "{e}");
-    let e = err_line(&["--device", "cpu", "classify", "--model", &m, "--label", "cat", "/nonexistent.png"]);
+    let e = cat("/nonexistent.png");
     assert!(e.contains("/nonexistent.png: no such file"), "{e}");
-    let e = err_line(&["--device", "cpu", "classify", "--model", &m, &p("images/chelsea.png")]);
+    let chelsea = p("images/chelsea.png");
+    let e = classify(&[&chelsea]);
     assert!(e.contains("no labels given"), "{e}");
-    let e = err_line(&[
-        "--device",
-        "cpu",
-        "classify",
-        "--model",
-        &m,
-        "--label",
-        "a",
-        "--label",
-        "a",
-        &p("images/chelsea.png"),
-    ]);
+    let e = classify(&["--label", "a", "--label", "a", &chelsea]);
     assert!(e.contains("given twice"), "{e}");
-    let e = err_line(&[
-        "--device",
-        "cpu",
-        "classify",
-        "--model",
-        &m,
-        "--label",
-        "a",
-        "--templates",
-        "nope",
-        &p("images/chelsea.png"),
-    ]);
+    let e = classify(&["--label", "a", "--templates", "nope", &chelsea]);
     assert!(e.contains("neither a template set"), "{e}");
     let e = err_line(&["embed", "--model", &m]);
     assert!(e.contains("nothing to embed"), "{e}");

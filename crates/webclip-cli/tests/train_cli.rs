@@ -3,6 +3,8 @@
 //! stops with the last good weights saved, data errors name the file and line; train-shapes,
 //! shapes and wise-ft run.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -115,6 +117,31 @@ fn model_tiny() -> String {
     model("tiny-legacy")
 }
 
+/// `webclip --device cpu --quiet finetune --model M --data D --out O` and `extra`.
+fn finetune<'a>(model: &'a str, data: &'a str, out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut a = vec!["--device", "cpu", "--quiet", "finetune", "--model", model, "--data", data, "--out", out];
+    a.extend_from_slice(extra);
+    a
+}
+
+/// `webclip --device cpu --quiet wise-ft --base B --finetuned F --alpha A --out O`.
+fn wise_ft<'a>(base: &'a str, finetuned: &'a str, alpha: &'a str, out: &'a str) -> Vec<&'a str> {
+    vec![
+        "--device",
+        "cpu",
+        "--quiet",
+        "wise-ft",
+        "--base",
+        base,
+        "--finetuned",
+        finetuned,
+        "--alpha",
+        alpha,
+        "--out",
+        out,
+    ]
+}
+
 const RECIPE: &[&str] = &[
     "--train",
     "all",
@@ -136,22 +163,7 @@ fn finetune_json_matches_pytorch_and_out_loads() {
     let data = reference_data(&dir);
     let out = dir.path("out");
     let m = model_tiny();
-    let mut args = vec![
-        "--device",
-        "cpu",
-        "--quiet",
-        "finetune",
-        "--model",
-        &m,
-        "--data",
-        &data,
-        "--out",
-        &out,
-        "--steps",
-        "3",
-        "--batch-size",
-        "4",
-    ];
+    let mut args = finetune(&m, &data, &out, &["--steps", "3", "--batch-size", "4"]);
     args.extend_from_slice(RECIPE);
     let stdout = ok(&args);
     let lines: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
@@ -161,7 +173,7 @@ fn finetune_json_matches_pytorch_and_out_loads() {
     let case = &expected["cases"]["all"];
     for (i, l) in lines.iter().enumerate() {
         assert_eq!(l.as_object().unwrap().len(), 4, "{l}");
-        assert_eq!(l["step"].as_u64().unwrap() as usize, i);
+        assert_eq!(l["step"].as_u64().unwrap() as usize, i + 1, "steps count from 1");
         let (got, want) = (l["loss"].as_f64().unwrap(), case["losses"][i].as_f64().unwrap());
         assert!((got - want).abs() <= 1e-4 * want, "step {i}: loss {got} vs PyTorch {want}");
         assert!((l["lr"].as_f64().unwrap() - case["lrs"][i].as_f64().unwrap()).abs() < 1e-12);
@@ -203,22 +215,7 @@ fn resume_after_a_failure_continues_exactly() {
     let (data, straight, b2) = (dir.path("d.jsonl"), dir.path("straight"), dir.path("b2"));
     let m = model_tiny();
     let run = |out: &str, steps: &str, extra: &[&str]| {
-        let mut a = vec![
-            "--device",
-            "cpu",
-            "--quiet",
-            "finetune",
-            "--model",
-            &m,
-            "--data",
-            &data,
-            "--steps",
-            steps,
-            "--batch-size",
-            "2",
-            "--out",
-            out,
-        ];
+        let mut a = finetune(&m, &data, out, &["--steps", steps, "--batch-size", "2"]);
         a.extend_from_slice(RECIPE);
         a.extend_from_slice(extra);
         webclip(&a)
@@ -238,7 +235,7 @@ fn resume_after_a_failure_continues_exactly() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let steps: Vec<Value> =
         String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    assert_eq!(steps.iter().map(|s| s["step"].as_u64().unwrap()).collect::<Vec<_>>(), [2, 3]);
+    assert_eq!(steps.iter().map(|s| s["step"].as_u64().unwrap()).collect::<Vec<_>>(), [3, 4], "steps 3 and 4 remain");
     let (x, y) =
         (f32_tensors(&format!("{straight}/model.safetensors")), f32_tensors(&format!("{b2}/model.safetensors")));
     for (k, v) in &x {
@@ -258,28 +255,12 @@ fn non_finite_loss_stops_with_weights_saved() {
     let data = reference_data(&dir);
     let out = dir.path("out");
     let m = model_tiny();
-    let e = fail(&[
-        "--device",
-        "cpu",
-        "--quiet",
-        "finetune",
-        "--model",
+    let e = fail(&finetune(
         &m,
-        "--data",
         &data,
-        "--out",
         &out,
-        "--steps",
-        "30",
-        "--batch-size",
-        "4",
-        "--lr",
-        "1e12",
-        "--grad-clip",
-        "0",
-        "--warmup",
-        "0",
-    ]);
+        &["--steps", "30", "--batch-size", "4", "--lr", "1e12", "--grad-clip", "0", "--warmup", "0"],
+    ));
     assert!(e.contains("non-finite") && e.contains("last good weights are saved in"), "{e}");
     let w = f32_tensors(&dir.path("out/model.safetensors"));
     assert!(w.values().flatten().all(|v| v.is_finite()));
@@ -292,20 +273,7 @@ fn data_errors_name_file_and_line() {
     let out = dir.path("out");
     let try_data = |content: &str| {
         std::fs::write(dir.0.join("d.jsonl"), content).unwrap();
-        fail(&[
-            "--device",
-            "cpu",
-            "--quiet",
-            "finetune",
-            "--model",
-            &m,
-            "--data",
-            &dir.path("d.jsonl"),
-            "--out",
-            &out,
-            "--steps",
-            "1",
-        ])
+        fail(&finetune(&m, &dir.path("d.jsonl"), &out, &["--steps", "1"]))
     };
     let img = fixtures().join("images/chelsea.png").display().to_string();
     let good = serde_json::json!({"image": img, "text": "a cat"}).to_string();
@@ -323,35 +291,9 @@ fn data_errors_name_file_and_line() {
     ));
     assert!(e.contains("empty.jpg: image: the file is empty"), "{e}");
     std::fs::write(dir.0.join("d.jsonl"), format!("{good}\n{good}\n")).unwrap();
-    let e = fail(&[
-        "--device",
-        "cpu",
-        "--quiet",
-        "finetune",
-        "--model",
-        &m,
-        "--data",
-        &dir.path("d.jsonl"),
-        "--out",
-        &out,
-        "--batch-size",
-        "3",
-    ]);
+    let e = fail(&finetune(&m, &dir.path("d.jsonl"), &out, &["--batch-size", "3"]));
     assert!(e.contains("--batch-size 3"), "{e}");
-    let e = fail(&[
-        "--device",
-        "cpu",
-        "--quiet",
-        "finetune",
-        "--model",
-        &m,
-        "--data",
-        &dir.path("d.jsonl"),
-        "--out",
-        &out,
-        "--train",
-        "last:x",
-    ]);
+    let e = fail(&finetune(&m, &dir.path("d.jsonl"), &out, &["--train", "last:x"]));
     assert!(e.contains("expected projections, last:N"), "{e}");
 }
 
@@ -375,96 +317,30 @@ fn class_folders_shapes_train_shapes_and_wise_ft() {
         }
     }
     let m = model_tiny();
-    let out = ok(&[
-        "--device",
-        "cpu",
-        "--quiet",
-        "finetune",
-        "--model",
+    let out = ok(&finetune(
         &m,
-        "--data",
         &dir.path("classes"),
-        "--out",
         &dir.path("ft"),
-        "--steps",
-        "2",
-        "--batch-size",
-        "4",
-        "--train",
-        "projections",
-        "--json",
-    ]);
+        &["--steps", "2", "--batch-size", "4", "--train", "projections", "--json"],
+    ));
     assert_eq!(out.lines().count(), 2);
-    let out = ok(&[
-        "--device",
-        "cpu",
-        "--quiet",
-        "finetune",
-        "--model",
+    let out = ok(&finetune(
         &m,
-        "--data",
         &dir.path("shapes/captions.jsonl"),
-        "--out",
         &dir.path("ft2"),
-        "--epochs",
-        "1",
-        "--batch-size",
-        "4",
-        "--train",
-        "last:1",
-        "--lock-image",
-        "--json",
-    ]);
+        &["--epochs", "1", "--batch-size", "4", "--train", "last:1", "--lock-image", "--json"],
+    ));
     assert_eq!(out.lines().count(), 2, "one epoch of 8 pairs at batch 4");
     // WiSE-FT at α = 0 is the base model, at 1 the fine-tuned one.
-    ok(&[
-        "--device",
-        "cpu",
-        "--quiet",
-        "wise-ft",
-        "--base",
-        &m,
-        "--finetuned",
-        &dir.path("ft"),
-        "--alpha",
-        "0",
-        "--out",
-        &dir.path("w0"),
-    ]);
-    ok(&[
-        "--device",
-        "cpu",
-        "--quiet",
-        "wise-ft",
-        "--base",
-        &m,
-        "--finetuned",
-        &dir.path("ft"),
-        "--alpha",
-        "1",
-        "--out",
-        &dir.path("w1"),
-    ]);
+    ok(&wise_ft(&m, &dir.path("ft"), "0", &dir.path("w0")));
+    ok(&wise_ft(&m, &dir.path("ft"), "1", &dir.path("w1")));
     let (base, w0) = (f32_tensors(&format!("{m}/model.safetensors")), f32_tensors(&dir.path("w0/model.safetensors")));
     let (ft, w1) = (f32_tensors(&dir.path("ft/model.safetensors")), f32_tensors(&dir.path("w1/model.safetensors")));
     for (k, v) in &base {
         assert_eq!(v, &w0[k], "{k}");
         assert_eq!(ft[k], w1[k], "{k}");
     }
-    let e = fail(&[
-        "--device",
-        "cpu",
-        "--quiet",
-        "wise-ft",
-        "--base",
-        &m,
-        "--finetuned",
-        &model("tiny-bf16"),
-        "--alpha",
-        "0.5",
-        "--out",
-        &dir.path("w"),
-    ]);
+    let e = fail(&wise_ft(&m, &model("tiny-bf16"), "0.5", &dir.path("w")));
     assert!(e.contains("different architectures"), "{e}");
     // train-shapes end to end (a few steps: the real run is minutes, see README).
     let out = ok(&[

@@ -37,7 +37,7 @@ use webclip::model::PrecisionChoice;
 use webclip::{Clip, ClipConfig, DeviceChoice, DeviceInfo, ModelFiles, RgbImage, Templates, Tokenizer};
 
 mod train;
-pub use train::{Trainer, shapes_batch, shapes_classes, shapes_config};
+pub use train::{Trainer, shapes_batch, shapes_classes, shapes_config, shapes_recipe, shapes_training_batch};
 
 thread_local! {
     static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
@@ -79,27 +79,13 @@ pub(crate) fn js_err(e: webclip::Error) -> JsError {
     JsError::new(&e.to_string())
 }
 
-pub(crate) fn parse_backend(backend: &str) -> Result<DeviceChoice, JsError> {
-    match backend {
-        "auto" => Ok(DeviceChoice::Auto),
-        "webgpu" | "gpu" => Ok(DeviceChoice::Gpu),
-        "cpu" => Ok(DeviceChoice::Cpu),
-        other => Err(JsError::new(&format!("unknown backend {other:?}: use \"auto\", \"webgpu\" or \"cpu\""))),
-    }
-}
-
 /// `precision` option → choice; `undefined` is "auto".
-pub(crate) fn parse_precision(precision: Option<&str>) -> Result<PrecisionChoice, JsError> {
-    match precision {
-        None => Ok(PrecisionChoice::Auto),
-        Some(p) => {
-            p.parse().map_err(|_| JsError::new(&format!("unknown precision {p:?}: use \"auto\", \"f32\" or \"f16\"")))
-        }
-    }
+fn parse_precision(precision: Option<&str>) -> Result<PrecisionChoice, JsError> {
+    precision.unwrap_or("auto").parse().map_err(js_err)
 }
 
-pub(crate) async fn open_device(backend: &str) -> Result<(webclip::burn::tensor::Device, DeviceInfo), JsError> {
-    let choice = parse_backend(backend)?;
+async fn open_device(backend: &str) -> Result<(webclip::burn::tensor::Device, DeviceInfo), JsError> {
+    let choice: DeviceChoice = backend.parse().map_err(js_err)?;
     webclip::device::open_async(choice).await.map_err(js_err)
 }
 
@@ -150,7 +136,7 @@ impl Images {
     #[wasm_bindgen(js_name = toRgba)]
     pub fn to_rgba(&self, index: usize) -> Result<JsValue, JsError> {
         let img = self.items.get(index).ok_or_else(|| JsError::new(&format!("no image {index}")))?;
-        let rgb = img.flatten(webclip::config::AlphaMode::Drop);
+        let rgb = img.flatten(webclip::preprocess::AlphaMode::Drop);
         let mut rgba = Vec::with_capacity(img.width * img.height * 4);
         for (i, px) in rgb.chunks(3).enumerate() {
             rgba.extend_from_slice(px);
@@ -276,7 +262,7 @@ impl Model {
     /// The config as JSON (HF config.json layout).
     #[wasm_bindgen(js_name = configJson)]
     pub fn config_json(&self) -> String {
-        webclip::export::hf_config(self.clip.config(), "float32").to_string()
+        self.clip.config().to_hf_json("float32").to_string()
     }
 
     /// Token ids (77 per text, padded as the model's config says) — for inspection and tests.

@@ -2,83 +2,41 @@
 //! shapes world for the "Learn" view.
 //!
 //! JS-visible API (typed by pkg/src):
-//! - `model.trainer(options)` → `Promise<Trainer>`; options `{ train: "projections" | "last:N" |
-//!   "all", lockImage, lockText, lr, weightDecay, warmup, steps, batchSize, gradClip }`.
-//! - `trainer.step(images, texts)` → `{ step, loss, lr, logitScale }` (the loss before the
-//!   update); `trainer.evaluate(images, texts)` → `{ loss, similarity }`;
-//!   `trainer.export(dtype, wiseFt?)` → `{ config, weights, tokenizer, preprocessor }`;
-//!   `trainer.model()` → an inference `Model` of the current weights; `trainer.wiseFt(alpha)`;
-//!   `trainer.saveState()` → bytes, `trainer.restore(bytes)`, `trainer.reset()`.
-//! - `shapesBatch(seed, first, count, difficulty, split)` → `{ images, captions, classes }`.
+//! - `model.trainer(options)` → `Promise<Trainer>`; options are the core's
+//!   `webclip::train::TrainOptions` (`{ train: "projections" | "last:N" | "all", lockImage,
+//!   lockText, lr, weightDecay, warmup, steps, batchSize, gradClip, seed }`), resolved against
+//!   `TrainConfig::interactive()` by the core — this layer only deserialises them.
+//! - `trainer.step(images, texts)` → `{ step, loss, lr, logitScale }` (`step` counts from 1;
+//!   the loss is the batch's before the update); `trainer.evaluate(images, texts)` →
+//!   `{ loss, similarity }`; `trainer.export(dtype, wiseFt?)` → `{ config, weights, tokenizer,
+//!   preprocessor }`; `trainer.model()` → an inference `Model` of the current weights;
+//!   `trainer.wiseFt(alpha)`; `trainer.saveState()` → bytes, `trainer.restore(bytes)`,
+//!   `trainer.reset()`.
+//! - `shapesRecipe()` → the core's `ShapesRecipe` (what `webclip train-shapes` runs);
+//!   `shapesTrainingBatch(seed, step, batchSize)` → the recipe's batch of a step
+//!   `{ images, captions, classes, difficulty }`; `shapesBatch(seed, first, count, difficulty,
+//!   split)` → `{ images, captions, classes }` (galleries); `shapesClasses()`, `shapesConfig()`.
 
 use std::rc::Rc;
 
 use js_sys::{Object, Promise, Reflect, Uint8Array};
-use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 use webclip::Clip;
 use webclip::export::WeightDtype;
-use webclip::train::{TrainConfig, TrainMode, Trainable};
+use webclip::shapes::{Sample, ShapesRecipe, ShapesWorld, Split};
+use webclip::train::{TrainConfig, TrainOptions};
 
 use crate::{Images, Model, js_err, to_js};
 
-/// Options of `model.trainer(…)`; every field optional.
-#[derive(Debug, Deserialize, Default)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct TrainerOptions {
-    train: Option<String>,
-    lock_image: Option<bool>,
-    lock_text: Option<bool>,
-    lr: Option<f64>,
-    weight_decay: Option<f64>,
-    warmup: Option<usize>,
-    /// Length of the run for the cosine schedule (without it the rate stays at `lr` after warmup).
-    steps: Option<usize>,
-    /// Largest micro-batch: a step with more pairs accumulates (features cached, same loss).
-    batch_size: Option<usize>,
-    grad_clip: Option<f64>,
-    /// Accepted for the npm contract; training itself is deterministic (no dropout, no
-    /// sampling), so the data order — the caller's — is the only randomness.
-    #[allow(dead_code)]
-    seed: Option<u32>,
-}
-
-impl TrainerOptions {
-    fn parse(value: JsValue) -> Result<Self, JsError> {
-        if value.is_undefined() || value.is_null() {
-            return Ok(Self::default());
-        }
-        serde_wasm_bindgen::from_value(value).map_err(|e| JsError::new(&format!("trainer options: {e}")))
-    }
-
-    fn config(&self) -> Result<(TrainConfig, usize), JsError> {
-        let mode: TrainMode = self.train.as_deref().unwrap_or("projections").parse().map_err(js_err)?;
-        let mut c = TrainConfig {
-            trainable: Trainable {
-                mode,
-                lock_image: self.lock_image.unwrap_or(false),
-                lock_text: self.lock_text.unwrap_or(false),
-            },
-            lr: self.lr.unwrap_or(1e-5),
-            warmup: self.warmup.unwrap_or(0),
-            // A cosine over ~forever is a constant rate.
-            total_steps: self.steps.unwrap_or(usize::MAX / 2),
-            grad_clip: Some(self.grad_clip.unwrap_or(1.0)).filter(|g| *g > 0.0),
-            ..TrainConfig::default()
-        };
-        if let Some(wd) = self.weight_decay {
-            if !(wd.is_finite() && wd >= 0.0) {
-                return Err(JsError::new(&format!("weightDecay must be a non-negative number, got {wd}")));
-            }
-            c.adamw.weight_decay = wd;
-        }
-        let micro = self.batch_size.unwrap_or(usize::MAX);
-        if micro == 0 {
-            return Err(JsError::new("batchSize must be at least 1"));
-        }
-        Ok((c, micro))
-    }
+/// `model.trainer(…)`'s options: the core's [`TrainOptions`] (`undefined` is no options).
+fn trainer_config(value: JsValue) -> Result<TrainConfig, JsError> {
+    let options: TrainOptions = if value.is_undefined() || value.is_null() {
+        TrainOptions::default()
+    } else {
+        serde_wasm_bindgen::from_value(value).map_err(|e| JsError::new(&format!("trainer options: {e}")))?
+    };
+    options.resolve(TrainConfig::interactive()).map_err(js_err)
 }
 
 /// A copy of `clip` sharing its weights (tensors are immutable: training makes new ones).
@@ -103,7 +61,6 @@ struct TrainerInner {
     base: Rc<Clip>,
     info: webclip::DeviceInfo,
     config: TrainConfig,
-    micro: usize,
     /// `None` while a call holds it (calls are serialised by the TS layer; a concurrent call
     /// gets a clear error instead of a panic).
     trainer: std::cell::RefCell<Option<webclip::train::Trainer>>,
@@ -154,10 +111,10 @@ impl Model {
         let base = Rc::clone(self.clip());
         let info = self.info().clone();
         future_to_promise(async move {
-            let (config, micro) = TrainerOptions::parse(options)?.config()?;
+            let config = trainer_config(options)?;
             let clip = fork(&base).await.map_err(js_err)?;
             let trainer = webclip::train::Trainer::new(clip, config.clone()).map_err(js_err)?;
-            let inner = TrainerInner { base, info, config, micro, trainer: std::cell::RefCell::new(Some(trainer)) };
+            let inner = TrainerInner { base, info, config, trainer: std::cell::RefCell::new(Some(trainer)) };
             Ok(Trainer { inner: Rc::new(inner) }.into())
         })
     }
@@ -178,12 +135,11 @@ impl Trainer {
         let items = images.shared();
         future_to_promise(async move {
             let mut t = inner.take()?;
-            t.set_accum(items.len().div_ceil(inner.micro.max(1)).max(1));
             let result = t.step(&items, &texts).await;
             inner.put(t);
             let r = result.map_err(js_err)?;
             let out = Object::new();
-            set(&out, "step", (r.step + 1) as f64)?;
+            set(&out, "step", r.step as f64)?;
             set(&out, "loss", r.loss as f64)?;
             set(&out, "lr", r.lr)?;
             set(&out, "logitScale", r.logit_scale as f64)?;
@@ -209,13 +165,7 @@ impl Trainer {
     pub fn export(&self, dtype: Option<String>, #[wasm_bindgen(js_name = wiseFt)] wise_ft: Option<f64>) -> Promise {
         let inner = Rc::clone(&self.inner);
         future_to_promise(async move {
-            let dtype = match dtype.as_deref() {
-                None | Some("f32") => WeightDtype::F32,
-                Some("f16") => WeightDtype::F16,
-                Some(other) => {
-                    return Err(JsError::new(&format!("dtype must be \"f32\" or \"f16\", got {other:?}")).into());
-                }
-            };
+            let dtype: WeightDtype = dtype.as_deref().unwrap_or("f32").parse().map_err(js_err)?;
             let mut clip = inner.snapshot().await?;
             if let Some(alpha) = wise_ft {
                 clip = inner.wise(clip, alpha).await?;
@@ -305,21 +255,8 @@ pub(crate) fn set(obj: &Object, key: &str, value: impl Into<JsValue>) -> Result<
         .map_err(|_| JsError::new("internal: could not build a result object"))
 }
 
-/// A batch of the shapes world: `{images, captions, classes}`. `split`: "train" (the 20 seen
-/// combinations, class-balanced), "heldout" (the 4 held out) or "all".
-#[wasm_bindgen(js_name = shapesBatch)]
-pub fn shapes_batch(seed: u32, first: u32, count: u32, difficulty: f32, split: &str) -> Result<JsValue, JsError> {
-    let split = match split {
-        "train" => webclip::shapes::Split::Train,
-        "heldout" => webclip::shapes::Split::HeldOut,
-        "all" => webclip::shapes::Split::All,
-        other => return Err(JsError::new(&format!("split must be \"train\", \"heldout\" or \"all\", got {other:?}"))),
-    };
-    if count == 0 || count > 1024 {
-        return Err(JsError::new(&format!("count must be 1..=1024, got {count}")));
-    }
-    let world = webclip::shapes::ShapesWorld::new(seed as u64, webclip::shapes::WORLD_SIZE).with_difficulty(difficulty);
-    let samples = webclip::shapes::balanced_batch(&world, split, first as u64, count as usize);
+/// `{images, captions, classes}` of shapes-world samples (the images as an `Images`).
+fn samples_object(samples: Vec<Sample>) -> Result<Object, JsError> {
     let mut images = Images::new();
     let captions = js_sys::Array::new();
     let classes = js_sys::Array::new();
@@ -332,29 +269,54 @@ pub fn shapes_batch(seed: u32, first: u32, count: u32, difficulty: f32, split: &
     set(&out, "images", images)?;
     set(&out, "captions", captions)?;
     set(&out, "classes", classes)?;
+    Ok(out)
+}
+
+/// A batch of the shapes world: `{images, captions, classes}`. `split`: "train" (the 20 seen
+/// combinations, class-balanced), "heldout" (the 4 held out) or "all".
+#[wasm_bindgen(js_name = shapesBatch)]
+pub fn shapes_batch(seed: u32, first: u32, count: u32, difficulty: f32, split: &str) -> Result<JsValue, JsError> {
+    let split: Split = split.parse().map_err(js_err)?;
+    if count == 0 || count > 1024 {
+        return Err(JsError::new(&format!("count must be 1..=1024, got {count}")));
+    }
+    let world = ShapesWorld::new(seed as u64, webclip::shapes::WORLD_SIZE).with_difficulty(difficulty);
+    let samples = webclip::shapes::balanced_batch(&world, split, first as u64, count as usize);
+    Ok(samples_object(samples)?.into())
+}
+
+/// The training batch of step `step` (counting from 1) of the shapes recipe with `batchSize`
+/// pairs: `{images, captions, classes, difficulty}` — exactly `webclip train-shapes`' batch.
+#[wasm_bindgen(js_name = shapesTrainingBatch)]
+pub fn shapes_training_batch(
+    seed: u32,
+    step: u32,
+    #[wasm_bindgen(js_name = batchSize)] batch_size: u32,
+) -> Result<JsValue, JsError> {
+    if step == 0 {
+        return Err(JsError::new("step counts from 1"));
+    }
+    let recipe = ShapesRecipe { batch_size: batch_size as usize, ..ShapesRecipe::default() };
+    recipe.validate().map_err(js_err)?;
+    let out = samples_object(recipe.batch(seed as u64, step as usize))?;
+    set(&out, "difficulty", recipe.difficulty(step as usize))?;
     Ok(out.into())
+}
+
+/// The recipe the Learn view runs (the core's `ShapesRecipe`, camelCase).
+#[wasm_bindgen(js_name = shapesRecipe)]
+pub fn shapes_recipe() -> Result<JsValue, JsError> {
+    to_js(&ShapesRecipe::default())
 }
 
 /// The tiny CLIP architecture the shapes world is trained with (HF config.json).
 #[wasm_bindgen(js_name = shapesConfig)]
 pub fn shapes_config() -> String {
-    webclip::export::hf_config(&webclip::shapes::tiny_clip_config(), "float32").to_string()
+    ShapesRecipe::default().model_config().to_hf_json("float32").to_string()
 }
 
 /// The 24 class names and which are held out: `[{name, heldOut}]`.
 #[wasm_bindgen(js_name = shapesClasses)]
 pub fn shapes_classes() -> Result<JsValue, JsError> {
-    #[derive(serde::Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Class {
-        name: String,
-        held_out: bool,
-    }
-    let mut out = Vec::new();
-    for c in 0..webclip::shapes::COLORS.len() {
-        for s in 0..webclip::shapes::SHAPES.len() {
-            out.push(Class { name: webclip::shapes::class_name(c, s), held_out: webclip::shapes::is_held_out(c, s) });
-        }
-    }
-    to_js(&out)
+    to_js(&webclip::shapes::classes())
 }

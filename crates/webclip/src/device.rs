@@ -8,11 +8,14 @@
 //!
 //! A wgpu runtime can be initialised once per process, so the first successful initialisation is
 //! remembered and shared.
+//!
+//! Reading results back from a device ([`read_f32`]) lives here too: it is the one way every
+//! part of the crate (inference, training, export) gets numbers off the device.
 
 #[cfg(not(target_arch = "wasm32"))]
 use std::sync::OnceLock;
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 
 use crate::error::{Error, Result};
 
@@ -31,13 +34,25 @@ pub enum DeviceChoice {
 
 impl std::str::FromStr for DeviceChoice {
     type Err = Error;
+    /// `auto`, `gpu` (also `wgpu`, and `webgpu` as the npm package says) or `cpu`.
     fn from_str(s: &str) -> Result<Self> {
         match s {
             "auto" => Ok(DeviceChoice::Auto),
             "gpu" | "wgpu" | "webgpu" => Ok(DeviceChoice::Gpu),
             "cpu" => Ok(DeviceChoice::Cpu),
-            other => Err(Error::InvalidInput(format!("unknown device {other:?} (auto, gpu, cpu)"))),
+            other => Err(Error::InvalidInput(format!("unknown device {other:?} (auto, gpu or webgpu, cpu)"))),
         }
+    }
+}
+
+impl std::fmt::Display for DeviceChoice {
+    /// The name [`FromStr`](std::str::FromStr) reads back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DeviceChoice::Auto => "auto",
+            DeviceChoice::Gpu => "gpu",
+            DeviceChoice::Cpu => "cpu",
+        })
     }
 }
 
@@ -145,4 +160,27 @@ pub async fn open_async(choice: DeviceChoice) -> Result<(Device, DeviceInfo)> {
             "WebGPU is not available: the browser offers no adapter (is WebGPU enabled?) [{e}]"
         ))),
     }
+}
+
+/// Reads a float tensor back to the host as f32, whatever its dtype. Async because that is the
+/// only way that works in a browser (a synchronous read panics there); native callers block on
+/// it. A failed read is an error, never an empty or partial result.
+pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    let n = t.shape().num_elements();
+    let data = t
+        .into_data_async()
+        .await
+        .map_err(|e| Error::Device(format!("reading results from the device failed: {e:?}")))?;
+    let values = data
+        .try_into_vec_as::<f32>()
+        .map_err(|e| Error::Device(format!("unexpected tensor data from the device: {e:?}")))?;
+    if values.len() != n {
+        return Err(Error::Device(format!("the device returned {} values for a tensor of {n}", values.len())));
+    }
+    Ok(values)
+}
+
+/// [`read_f32`] of a one-element tensor (a loss, the temperature).
+pub async fn read_scalar(t: Tensor<1>) -> Result<f32> {
+    read_f32(t).await?.first().copied().ok_or_else(|| Error::Device("the device returned an empty tensor".into()))
 }

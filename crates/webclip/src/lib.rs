@@ -27,10 +27,12 @@ pub mod error;
 pub mod export;
 #[doc(hidden)]
 pub mod fuzz;
+mod json;
 pub mod loader;
 pub mod model;
 pub mod pipeline;
 pub mod preprocess;
+pub mod rng;
 pub mod shapes;
 pub mod templates;
 pub mod tokenizer;
@@ -38,10 +40,10 @@ pub mod train;
 pub mod zeroshot;
 
 pub use burn;
-pub use config::{ClipConfig, PreprocessConfig};
+pub use config::ClipConfig;
 pub use device::{BackendKind, DeviceChoice, DeviceInfo};
 pub use error::{Error, Result};
 pub use pipeline::{Clip, ModelFiles};
-pub use preprocess::RgbImage;
+pub use preprocess::{PreprocessConfig, RgbImage};
 pub use tokenizer::Tokenizer;
 pub use zeroshot::{Classifier, LabelScore, RankEntry, Templates};

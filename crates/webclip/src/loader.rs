@@ -1,135 +1,40 @@
-//! Weights: from safetensors bytes (HF or OpenCLIP naming, f32/f16/bf16) or random, into the
-//! model tree.
-//!
-//! The model is *built from* a [`WeightSource`]: every module asks the source for its tensors by
-//! HF key and shape (see `model::*::build`), so there is one description of the architecture and
-//! no random initialisation that is thrown away on load.
+//! Weights: from safetensors bytes (HF or OpenCLIP naming, f32/f16/bf16) or random — the two
+//! implementations of the model's [`WeightSource`] (the trait is the model's: it says what the
+//! model needs; this module says where the values come from).
 //!
 //! # Key table
 //!
 //! The model's field paths are the HF `CLIPModel` keys, so HF checkpoints need no renaming.
-//! OpenAI / OpenCLIP state dicts are mapped by [`OPEN_CLIP_RENAMES`] plus three structural rules:
-//!
-//! | HF key                                            | OpenAI / OpenCLIP key                         |
-//! |---------------------------------------------------|-----------------------------------------------|
-//! | `text_model.embeddings.token_embedding.weight`    | `token_embedding.weight`                      |
-//! | `text_model.embeddings.position_embedding.weight` | `positional_embedding`                        |
-//! | `text_model.encoder.layers.N.`                    | `transformer.resblocks.N.`                    |
-//! | `text_model.final_layer_norm.`                    | `ln_final.`                                   |
-//! | `vision_model.embeddings.patch_embedding.weight`  | `visual.conv1.weight`                         |
-//! | `vision_model.embeddings.class_embedding`         | `visual.class_embedding`                      |
-//! | `vision_model.embeddings.position_embedding.weight` | `visual.positional_embedding`               |
-//! | `vision_model.pre_layrnorm.` / `post_layernorm.`  | `visual.ln_pre.` / `visual.ln_post.`          |
-//! | `vision_model.encoder.layers.N.`                  | `visual.transformer.resblocks.N.`             |
-//! | `…layer_norm1.` / `…layer_norm2.`                 | `…ln_1.` / `…ln_2.`                           |
-//! | `…mlp.fc1.` / `…mlp.fc2.`                         | `…mlp.c_fc.` / `…mlp.c_proj.`                 |
-//! | `…self_attn.out_proj.`                            | `…attn.out_proj.`                             |
-//! | `…self_attn.{q,k,v}_proj.{weight,bias}`           | rows `0..D`, `D..2D`, `2D..3D` of `…attn.in_proj_{weight,bias}` |
-//! | `visual_projection.weight` `[E, Dv]`              | `visual.proj` `[Dv, E]`, transposed           |
-//! | `text_projection.weight` `[E, W]`                 | `text_projection` `[W, E]`, transposed        |
-//! | `logit_scale` (0-d)                               | `logit_scale`                                 |
+//! OpenAI / OpenCLIP state dicts are mapped by [`OPEN_CLIP_RENAMES`] (prefixes), the block
+//! renames after it, and three structural rules in [`open_clip_key`]: q/k/v are thirds of the
+//! packed `in_proj_*`, and the two raw projection matrices are stored transposed. The whole table,
+//! key by key, is in docs/checkpoints.md.
 //!
 //! Keys ignored in both: `*.position_ids` (a buffer some HF checkpoints carry) and `attn_mask`.
 //! Every other unused key is an error that names it, as is every missing key and every shape that
 //! differs from what the config implies.
 //!
-//! After the name is resolved, the layout Burn wants is produced on the host: Linear weights are
-//! transposed to `[in, out]`; everything else keeps the checkpoint's layout.
+//! Sources hand out tensors in HF layout; the model's builder then makes the layout Burn wants
+//! (and records it, see `crate::model::ParamLayouts`).
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use burn::module::Param;
-use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
 
 use crate::error::{Error, Result};
+use crate::model::{Init, WeightSource, transpose};
+use crate::rng::WeightInit;
 
-/// How a tensor must be laid out for Burn after it has been fetched in HF layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
-    /// As stored.
-    AsIs,
-    /// 2-D `[out, in]` → `[in, out]` (Linear weights).
-    Transpose,
-}
-
-/// What initialises a parameter when the weights are random (benchmarks, training from
-/// scratch). Checkpoint sources ignore it.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Init {
-    /// Normal(0, std).
-    Normal(f32),
-    /// A constant.
-    Constant(f32),
-}
-
-/// Provides parameter values by HF key.
-pub trait WeightSource {
-    /// The tensor `key` with HF shape `shape`, as f32 in row-major order, or `None` when the
-    /// source recorded a problem with it (missing, wrong shape) to report later from
-    /// [`WeightSource::finish`]; the builder then puts a placeholder in.
-    fn take(&mut self, key: &str, shape: &[usize], init: Init) -> Result<Option<Vec<f32>>>;
-
-    /// Reports every recorded problem, plus unused keys.
-    fn finish(self: Box<Self>) -> Result<()>;
-}
-
-/// Builds a parameter from `source`, in Burn's layout.
-pub(crate) fn param<const D: usize>(
-    source: &mut dyn WeightSource,
-    key: &str,
-    shape: [usize; D],
-    layout: Layout,
-    init: Init,
-    device: &Device,
-) -> Result<Param<Tensor<D>>> {
-    let Some(values) = source.take(key, &shape, init)? else {
-        return Ok(Param::from_tensor(Tensor::zeros([1; D], device)));
-    };
-    let (values, shape) = match layout {
-        Layout::AsIs => (values, shape),
-        Layout::Transpose => {
-            debug_assert_eq!(D, 2);
-            let (rows, cols) = (shape[0], shape[1]);
-            let mut out = vec![0f32; values.len()];
-            // Cache-blocked transpose: 151M parameters of ViT-B/32 go through here once.
-            const B: usize = 32;
-            for r0 in (0..rows).step_by(B) {
-                for c0 in (0..cols).step_by(B) {
-                    for r in r0..(r0 + B).min(rows) {
-                        for c in c0..(c0 + B).min(cols) {
-                            out[c * rows + r] = values[r * cols + c];
-                        }
-                    }
-                }
-            }
-            let mut s = shape;
-            s.swap(0, 1);
-            (out, s)
-        }
-    };
-    Ok(Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device)))
-}
-
-/// Normal or constant values from a small deterministic generator (xorshift + Box–Muller),
-/// so random models are identical on every platform for a seed.
+/// Random values from a seeded generator ([`WeightInit`]): identical on every platform for a
+/// seed (benchmarks, training from scratch).
 pub struct RandomSource {
-    state: u64,
+    rng: WeightInit,
 }
 
 impl RandomSource {
     /// A generator seeded with `seed`.
     pub fn new(seed: u64) -> Self {
-        RandomSource { state: seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1 }
-    }
-
-    fn next_f32(&mut self) -> f32 {
-        // xorshift64*
-        self.state ^= self.state >> 12;
-        self.state ^= self.state << 25;
-        self.state ^= self.state >> 27;
-        let x = self.state.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        ((x >> 40) as f32 + 0.5) / (1u64 << 24) as f32
+        RandomSource { rng: WeightInit::new(seed) }
     }
 }
 
@@ -138,19 +43,7 @@ impl WeightSource for RandomSource {
         let n: usize = shape.iter().product();
         Ok(Some(match init {
             Init::Constant(c) => vec![c; n],
-            Init::Normal(std) => {
-                let mut v = Vec::with_capacity(n);
-                while v.len() < n {
-                    let (u1, u2) = (self.next_f32(), self.next_f32());
-                    let r = (-2.0 * u1.ln()).sqrt() * std;
-                    let t = std::f32::consts::TAU * u2;
-                    v.push(r * t.cos());
-                    if v.len() < n {
-                        v.push(r * t.sin());
-                    }
-                }
-                v
-            }
+            Init::Normal(std) => self.rng.normal(n, std),
         }))
     }
 
@@ -363,8 +256,8 @@ impl WeightSource for SafetensorsSource<'_> {
         if remap.transposed && expected_stored.len() == 2 {
             expected_stored.swap(0, 1);
         }
-        if remap.packed_part.is_some() {
-            expected_stored[0] *= 3;
+        if let (Some(_), Some(rows)) = (remap.packed_part, expected_stored.first_mut()) {
+            *rows *= 3;
         }
         // 0-d and [1] are the same scalar (logit_scale).
         let same = stored == expected_stored
@@ -384,15 +277,8 @@ impl WeightSource for SafetensorsSource<'_> {
             let per = values.len() / 3;
             values = values[part * per..(part + 1) * per].to_vec();
         }
-        if remap.transposed {
-            let (r, c) = (stored[0], stored[1]);
-            let mut t = vec![0f32; values.len()];
-            for i in 0..r {
-                for j in 0..c {
-                    t[j * r + i] = values[i * c + j];
-                }
-            }
-            values = t;
+        if let (true, &[rows, cols]) = (remap.transposed, stored.as_slice()) {
+            values = transpose(&values, rows, cols);
         }
         Ok(Some(values))
     }
@@ -482,18 +368,5 @@ mod tests {
         past.extend_from_slice(header);
         past.extend_from_slice(&[0u8; 8]);
         assert!(e(&past).contains("safetensors"), "{}", e(&past));
-    }
-
-    #[test]
-    fn random_source_is_deterministic_and_normal() {
-        let mut a = RandomSource::new(3);
-        let mut b = RandomSource::new(3);
-        let x = a.take("k", &[10_000], Init::Normal(0.5)).unwrap().unwrap();
-        let y = b.take("k", &[10_000], Init::Normal(0.5)).unwrap().unwrap();
-        assert_eq!(x, y);
-        let mean = x.iter().sum::<f32>() / x.len() as f32;
-        let var = x.iter().map(|v| (v - mean).powi(2)).sum::<f32>() / x.len() as f32;
-        assert!(mean.abs() < 0.02, "{mean}");
-        assert!((var.sqrt() - 0.5).abs() < 0.02, "{var}");
     }
 }

@@ -11,12 +11,13 @@ use std::sync::Mutex;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::config::{ClipConfig, PreprocessConfig};
+use crate::config::ClipConfig;
+use crate::device::{read_f32, read_scalar};
 use crate::error::{Error, Result};
 use crate::loader::{Naming, RandomSource, SafetensorsSource};
 use crate::model::precision::cast_model;
 use crate::model::{ClipModel, Precision, PrecisionChoice};
-use crate::preprocess::{self, RgbImage};
+use crate::preprocess::{self, PreprocessConfig, RgbImage};
 use crate::tokenizer::{TokenBatch, Tokenizer};
 use crate::zeroshot::{self, Classifier, LabelScore, RankEntry, Templates};
 
@@ -137,7 +138,7 @@ impl Clip {
         naming: Naming,
     ) -> Result<Self> {
         let model = cast_model(model, Precision::F32);
-        let logit_scale = read_f32(model.logit_scale.val()).await?[0];
+        let logit_scale = read_scalar(model.logit_scale.val()).await?;
         let cpu = *device == Device::flex();
         Ok(Clip {
             model,
@@ -164,7 +165,7 @@ impl Clip {
         if precision != self.precision {
             self.model = cast_model(self.model, precision);
             self.precision = precision;
-            self.cache()?.clear();
+            self.cache().clear();
         }
         Ok(self)
     }
@@ -259,7 +260,7 @@ impl Clip {
     /// the cache.
     pub async fn embed_texts<S: AsRef<str>>(&self, texts: &[S], mut progress: Progress<'_>) -> Result<Vec<Vec<f32>>> {
         let missing: Vec<String> = {
-            let cache = self.cache()?;
+            let cache = self.cache();
             let mut seen = std::collections::HashSet::new();
             texts
                 .iter()
@@ -271,7 +272,7 @@ impl Clip {
         let mut done = texts.len() - missing.len();
         for chunk in missing.chunks(self.text_batch.max(1)) {
             let embs = self.encode_text_batch(chunk).await?;
-            let mut cache = self.cache()?;
+            let mut cache = self.cache();
             if cache.len() + chunk.len() > TEXT_CACHE_LIMIT {
                 cache.clear();
             }
@@ -283,7 +284,7 @@ impl Clip {
                 p(done.min(texts.len()), texts.len());
             }
         }
-        let cache = self.cache()?;
+        let cache = self.cache();
         texts
             .iter()
             .map(|t| {
@@ -294,8 +295,19 @@ impl Clip {
             .collect()
     }
 
-    fn cache(&self) -> Result<std::sync::MutexGuard<'_, HashMap<String, Vec<f32>>>> {
-        self.text_cache.lock().map_err(|_| Error::Device("the text cache was poisoned by an earlier failure".into()))
+    /// The text-embedding cache. A panic elsewhere while it was locked (natively, another
+    /// thread) can only have left an entry out, never a wrong one (entries are inserted whole),
+    /// so the cache is emptied and used again rather than failing every later call.
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<f32>>> {
+        match self.text_cache.lock() {
+            Ok(guard) => guard,
+            Err(poisoned) => {
+                let mut guard = poisoned.into_inner();
+                guard.clear();
+                self.text_cache.clear_poison();
+                guard
+            }
+        }
     }
 
     async fn encode_text_batch(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
@@ -362,15 +374,6 @@ fn check_preprocess(p: &PreprocessConfig, c: &ClipConfig) -> Result<()> {
             "neither crop_size nor an exact size is set, so image sizes would vary; the model needs a fixed size",
         )),
     }
-}
-
-/// Reads a float tensor back to the host (async: the only way that works in a browser).
-pub async fn read_f32<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
-    let data = t
-        .into_data_async()
-        .await
-        .map_err(|e| Error::Device(format!("reading results from the device failed: {e:?}")))?;
-    data.convert::<f32>().try_into_vec::<f32>().map_err(|e| Error::Device(format!("unexpected tensor data: {e:?}")))
 }
 
 fn rows(flat: Vec<f32>, width: usize) -> Vec<Vec<f32>> {

@@ -1,5 +1,7 @@
-//! ../shared/notes/bad-inputs.md, model and text parts: each case gets an error that names the
+//! docs/bad-inputs.md, model and text parts: each case gets an error that names the
 //! problem (or, where the note says so, works).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -193,14 +195,14 @@ fn odd_texts() {
 #[test]
 fn random_models_are_deterministic() {
     let mut config = webclip::ClipConfig::default();
-    config.text.hidden_size = 32;
-    config.text.intermediate_size = 64;
-    config.text.num_hidden_layers = 2;
-    config.text.num_attention_heads = 2;
-    config.vision.hidden_size = 32;
-    config.vision.intermediate_size = 64;
-    config.vision.num_hidden_layers = 2;
-    config.vision.num_attention_heads = 2;
+    config.text.encoder.hidden_size = 32;
+    config.text.encoder.intermediate_size = 64;
+    config.text.encoder.num_hidden_layers = 2;
+    config.text.encoder.num_attention_heads = 2;
+    config.vision.encoder.hidden_size = 32;
+    config.vision.encoder.intermediate_size = 64;
+    config.vision.encoder.num_hidden_layers = 2;
+    config.vision.encoder.num_attention_heads = 2;
     config.vision.image_size = [64, 64];
     config.vision.patch_size = [16, 16];
     config.projection_dim = 16;

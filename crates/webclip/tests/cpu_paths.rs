@@ -2,6 +2,8 @@
 //! same backend: the same embeddings, for both activations in the fixtures. A separate test
 //! binary because the switch is process-wide.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

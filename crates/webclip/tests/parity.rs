@@ -2,6 +2,8 @@
 //! (tests/fixtures/expected/*.json): embeddings, zero-shot probabilities, rankings — on the CPU
 //! backend and on the wgpu backend (Vulkan through lavapipe in CI), which must agree.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -2,6 +2,8 @@
 //! the CPU backend (f16 asked for explicitly) and on wgpu (lavapipe in CI has `shaderFloat16`, so
 //! `auto` picks f16 there, as a browser with WebGPU's `shader-f16` does), plus the policy itself.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

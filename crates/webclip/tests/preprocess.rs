@@ -1,11 +1,13 @@
 //! Pixels identical to HF's CLIPImageProcessorPil / Pillow (tests/fixtures/resized,
 //! pixels.safetensors), and every image bad-input case.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
-use webclip::config::{AlphaMode, Filter, PreprocessConfig};
 use webclip::preprocess::{self, RgbImage};
+use webclip::preprocess::{AlphaMode, Filter, PreprocessConfig};
 
 fn decode(rel: &str) -> RgbImage {
     preprocess::decode(&read(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))

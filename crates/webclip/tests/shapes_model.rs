@@ -3,6 +3,8 @@
 //! colour×shape combinations, on this generator's clean renderings and on drawings made with
 //! another tool (Pillow).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -1,11 +1,13 @@
 //! Training mechanics on the CPU backend: export round trip, what each mode updates, feature-
 //! cached accumulation equal to the full batch, resume, NaN handling, WiSE-FT.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
 use webclip::export::{WeightDtype, export_hf};
-use webclip::train::{TrainConfig, TrainMode, Trainable, Trainer, param_infos};
+use webclip::train::{MicroBatches, TrainConfig, TrainMode, Trainable, Trainer, param_infos};
 use webclip::{Clip, DeviceChoice, ModelFiles, RgbImage};
 
 fn cpu() -> webclip::burn::tensor::Device {
@@ -122,8 +124,11 @@ fn modes_update_only_their_parameters() {
 fn loss_falls_and_accumulation_is_exact() {
     let (imgs, texts) = batch();
     let mut full = Trainer::new(load("tiny-legacy"), config(TrainMode::All, false, false)).unwrap();
-    let mut acc =
-        Trainer::new(load("tiny-legacy"), TrainConfig { accum: 2, ..config(TrainMode::All, false, false) }).unwrap();
+    let mut acc = Trainer::new(
+        load("tiny-legacy"),
+        TrainConfig { micro: MicroBatches::Count(2), ..config(TrainMode::All, false, false) },
+    )
+    .unwrap();
     let mut losses = Vec::new();
     for _ in 0..3 {
         let a = pollster::block_on(full.step(&imgs, &texts)).unwrap();

@@ -2,6 +2,8 @@
 //! loss, raw gradients and parameters after 3 AdamW steps of OpenCLIP's recipe, for three
 //! training modes — on the CPU backend, and on wgpu checked against the CPU step by step.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -100,8 +102,8 @@ fn cpu_training_matches_pytorch() {
     }
 }
 
-/// The probe in ../shared/notes saw a stale first AdamW step on WebGPU with autotune on: every
-/// step here is compared with the CPU backend's.
+/// A probe of burn 0.22 on WebGPU saw a stale first AdamW step with autotune on
+/// (docs/architecture.md, "Autotuning"): every step here is compared with the CPU backend's.
 #[test]
 fn wgpu_training_matches_cpu_step_by_step() {
     let expected = json("expected/training.json");

@@ -1,26 +1,112 @@
-//! Building modules from a [`WeightSource`], with the init each parameter gets when the source is
-//! random (HF `CLIPPreTrainedModel._init_weights`, factor 1).
+//! What the model needs from a source of weights, and building modules from one.
+//!
+//! The model is *built from* a [`WeightSource`]: every module asks the source for its tensors by
+//! HF key and shape (see `super::{text, vision, clip}`), so there is one description of the
+//! architecture and no random initialisation that is thrown away on load. The model defines the
+//! trait; `crate::loader` implements it (safetensors files, random weights).
+//!
+//! The builder is also the one place that decides how each tensor is laid out for Burn: it
+//! records the [`Layout`] of every key it loads in [`ParamLayouts`], which the model keeps, and
+//! which export and training read back instead of guessing from names or ranks.
+
+use std::collections::BTreeMap;
 
 use burn::module::Param;
 use burn::nn::Linear;
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Tensor, TensorData};
 
 use super::encoder::{Attention, Encoder, EncoderLayer, LayerNorm, Mlp};
-use crate::config::Activation;
-use crate::error::Result;
-use crate::loader::{Init, Layout, WeightSource, param};
+use crate::config::EncoderConfig;
+use crate::error::{Error, Result};
 
-/// A source plus the device the parameters go to.
-pub(crate) struct Builder<'a> {
-    pub source: &'a mut dyn WeightSource,
-    pub device: Device,
+/// How a tensor is held by Burn relative to its checkpoint (HF, PyTorch) layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Layout {
+    /// As stored.
+    #[default]
+    AsIs,
+    /// 2-D `[out, in]` held as `[in, out]`: Burn's `Linear` multiplies `x · W`, PyTorch's
+    /// `x · Wᵀ`. Transposed once at load time instead of on every forward.
+    Transpose,
 }
 
-impl Builder<'_> {
-    pub fn param<const D: usize>(&mut self, key: &str, shape: [usize; D], init: Init) -> Result<Param<Tensor<D>>> {
-        param(self.source, key, shape, Layout::AsIs, init, &self.device)
+/// The layout of every parameter, by HF key, as the builder made it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ParamLayouts(BTreeMap<String, Layout>);
+
+impl ParamLayouts {
+    /// The layout of `key` (`AsIs` for keys the builder did not record).
+    pub fn get(&self, key: &str) -> Layout {
+        self.0.get(key).copied().unwrap_or_default()
     }
 
+    /// Whether `key` is held transposed.
+    pub fn is_transposed(&self, key: &str) -> bool {
+        self.get(key) == Layout::Transpose
+    }
+}
+
+/// `[rows, cols]` row-major → `[cols, rows]` row-major: the one host transpose (cache-blocked:
+/// the 151 M parameters of ViT-B/32 go through it once at load).
+pub fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut out = vec![0f32; values.len()];
+    const B: usize = 32;
+    for r0 in (0..rows).step_by(B) {
+        for c0 in (0..cols).step_by(B) {
+            for r in r0..(r0 + B).min(rows) {
+                for c in c0..(c0 + B).min(cols) {
+                    out[c * rows + r] = values[r * cols + c];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// What initialises a parameter when the weights are random (benchmarks, training from
+/// scratch). Checkpoint sources ignore it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Init {
+    /// Normal(0, std).
+    Normal(f32),
+    /// A constant.
+    Constant(f32),
+}
+
+/// What the model needs from a source of weights: tensors by HF key and HF shape.
+pub trait WeightSource {
+    /// The tensor `key` with HF shape `shape`, as f32 in row-major order, or `None` when the
+    /// source recorded a problem with it (missing, wrong shape) to report later from
+    /// [`WeightSource::finish`]; the builder then puts a placeholder in.
+    fn take(&mut self, key: &str, shape: &[usize], init: Init) -> Result<Option<Vec<f32>>>;
+
+    /// Reports every recorded problem, plus unused keys.
+    fn finish(self: Box<Self>) -> Result<()>;
+}
+
+/// A source plus the device the parameters go to, recording each parameter's layout.
+pub(crate) struct Builder<'a> {
+    source: &'a mut dyn WeightSource,
+    device: Device,
+    layouts: ParamLayouts,
+}
+
+impl<'a> Builder<'a> {
+    pub fn new(source: &'a mut dyn WeightSource, device: &Device) -> Self {
+        Builder { source, device: device.clone(), layouts: ParamLayouts::default() }
+    }
+
+    /// The layouts of everything built so far.
+    pub fn into_layouts(self) -> ParamLayouts {
+        self.layouts
+    }
+
+    /// The parameter `key` of HF shape `shape`, as stored.
+    pub fn param<const D: usize>(&mut self, key: &str, shape: [usize; D], init: Init) -> Result<Param<Tensor<D>>> {
+        self.param_layout(key, shape, Layout::AsIs, init)
+    }
+
+    /// The parameter `key` of HF shape `shape`, in `layout`.
     pub fn param_layout<const D: usize>(
         &mut self,
         key: &str,
@@ -28,19 +114,28 @@ impl Builder<'_> {
         layout: Layout,
         init: Init,
     ) -> Result<Param<Tensor<D>>> {
-        param(self.source, key, shape, layout, init, &self.device)
+        self.layouts.0.insert(key.to_string(), layout);
+        let Some(values) = self.source.take(key, &shape, init)? else {
+            return Ok(Param::from_tensor(Tensor::zeros([1; D], &self.device)));
+        };
+        let (values, shape) = match (layout, shape.as_slice()) {
+            (Layout::AsIs, _) => (values, shape),
+            (Layout::Transpose, &[rows, cols]) => {
+                let mut s = shape;
+                s.swap(0, 1);
+                (transpose(&values, rows, cols), s)
+            }
+            (Layout::Transpose, _) => {
+                return Err(Error::Weights(format!("`{key}` is {D}-D; only 2-D weights can be transposed")));
+            }
+        };
+        Ok(Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), &self.device)))
     }
 
     /// `prefix.weight` `[d_out, d_in]` (+ `prefix.bias` `[d_out]`) as a Burn `Linear`.
     pub fn linear(&mut self, prefix: &str, d_in: usize, d_out: usize, bias: bool, std: f32) -> Result<Linear> {
-        let weight = param(
-            self.source,
-            &format!("{prefix}.weight"),
-            [d_out, d_in],
-            Layout::Transpose,
-            Init::Normal(std),
-            &self.device,
-        )?;
+        let weight =
+            self.param_layout(&format!("{prefix}.weight"), [d_out, d_in], Layout::Transpose, Init::Normal(std))?;
         let bias = if bias { Some(self.param(&format!("{prefix}.bias"), [d_out], Init::Constant(0.0))?) } else { None };
         Ok(Linear { weight, bias })
     }
@@ -52,56 +147,51 @@ impl Builder<'_> {
             eps,
         })
     }
+
+    /// The encoder at `prefix` (`text_model.encoder` / `vision_model.encoder`), with HF's init
+    /// (`CLIPPreTrainedModel._init_weights`, factor 1) for random sources.
+    pub fn encoder(&mut self, prefix: &str, c: &EncoderConfig) -> Result<Encoder> {
+        let layers = (0..c.num_hidden_layers)
+            .map(|i| self.encoder_layer(&format!("{prefix}.layers.{i}"), c))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Encoder { layers })
+    }
+
+    /// One encoder layer at `prefix` (`…encoder.layers.{i}`).
+    fn encoder_layer(&mut self, prefix: &str, c: &EncoderConfig) -> Result<EncoderLayer> {
+        let (d, d_ff) = (c.hidden_size, c.intermediate_size);
+        let df = d as f32;
+        let in_std = df.powf(-0.5) * (2.0 * c.num_hidden_layers as f32).powf(-0.5);
+        let out_std = df.powf(-0.5);
+        let fc_std = (2.0 * df).powf(-0.5);
+        Ok(EncoderLayer {
+            self_attn: Attention {
+                q_proj: self.linear(&format!("{prefix}.self_attn.q_proj"), d, d, true, in_std)?,
+                k_proj: self.linear(&format!("{prefix}.self_attn.k_proj"), d, d, true, in_std)?,
+                v_proj: self.linear(&format!("{prefix}.self_attn.v_proj"), d, d, true, in_std)?,
+                out_proj: self.linear(&format!("{prefix}.self_attn.out_proj"), d, d, true, out_std)?,
+                num_heads: c.num_attention_heads,
+            },
+            layer_norm1: self.layer_norm(&format!("{prefix}.layer_norm1"), d, c.layer_norm_eps)?,
+            mlp: Mlp {
+                fc1: self.linear(&format!("{prefix}.mlp.fc1"), d, d_ff, true, fc_std)?,
+                fc2: self.linear(&format!("{prefix}.mlp.fc2"), d_ff, d, true, in_std)?,
+                act: c.hidden_act,
+            },
+            layer_norm2: self.layer_norm(&format!("{prefix}.layer_norm2"), d, c.layer_norm_eps)?,
+        })
+    }
 }
 
-/// The shape of a tower's encoder (both configs carry the same fields).
-pub(crate) struct EncoderShape {
-    pub width: usize,
-    pub intermediate: usize,
-    pub heads: usize,
-    pub layers: usize,
-    pub act: Activation,
-    pub eps: f64,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The encoder at `prefix` (`text_model.encoder` / `vision_model.encoder`).
-pub(crate) fn encoder(b: &mut Builder, prefix: &str, s: &EncoderShape) -> Result<Encoder> {
-    let layers = (0..s.layers)
-        .map(|i| block(b, &format!("{prefix}.layers.{i}"), s.width, s.intermediate, s.heads, s.layers, s.act, s.eps))
-        .collect::<Result<Vec<_>>>()?;
-    Ok(Encoder { layers })
-}
-
-/// One encoder layer at `prefix` (`…encoder.layers.{i}`).
-#[allow(clippy::too_many_arguments)]
-fn block(
-    b: &mut Builder,
-    prefix: &str,
-    d: usize,
-    d_ff: usize,
-    heads: usize,
-    layers: usize,
-    act: Activation,
-    eps: f64,
-) -> Result<EncoderLayer> {
-    let df = d as f32;
-    let in_std = df.powf(-0.5) * (2.0 * layers as f32).powf(-0.5);
-    let out_std = df.powf(-0.5);
-    let fc_std = (2.0 * df).powf(-0.5);
-    Ok(EncoderLayer {
-        self_attn: Attention {
-            q_proj: b.linear(&format!("{prefix}.self_attn.q_proj"), d, d, true, in_std)?,
-            k_proj: b.linear(&format!("{prefix}.self_attn.k_proj"), d, d, true, in_std)?,
-            v_proj: b.linear(&format!("{prefix}.self_attn.v_proj"), d, d, true, in_std)?,
-            out_proj: b.linear(&format!("{prefix}.self_attn.out_proj"), d, d, true, out_std)?,
-            num_heads: heads,
-        },
-        layer_norm1: b.layer_norm(&format!("{prefix}.layer_norm1"), d, eps)?,
-        mlp: Mlp {
-            fc1: b.linear(&format!("{prefix}.mlp.fc1"), d, d_ff, true, fc_std)?,
-            fc2: b.linear(&format!("{prefix}.mlp.fc2"), d_ff, d, true, in_std)?,
-            act,
-        },
-        layer_norm2: b.layer_norm(&format!("{prefix}.layer_norm2"), d, eps)?,
-    })
+    #[test]
+    fn transpose_round_trips() {
+        let v: Vec<f32> = (0..35 * 67).map(|i| i as f32).collect();
+        let t = transpose(&v, 35, 67);
+        assert_eq!(t[1], v[67]);
+        assert_eq!(transpose(&t, 67, 35), v);
+    }
 }

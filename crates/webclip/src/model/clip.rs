@@ -1,16 +1,17 @@
 //! The whole model (HF `CLIPModel`): both towers, their projections into the shared embedding
 //! space and the learnable temperature.
 
+use std::sync::Arc;
+
 use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Int, Tensor};
 
-use super::build::Builder;
+use super::build::{Builder, Init, ParamLayouts, WeightSource};
 use super::text::TextTransformer;
 use super::vision::VisionTransformer;
 use crate::config::ClipConfig;
 use crate::error::Result;
-use crate::loader::{Init, WeightSource};
 
 /// CLIP: `text_model`, `vision_model`, `visual_projection`, `text_projection`, `logit_scale`.
 #[derive(Module, Debug)]
@@ -23,6 +24,10 @@ pub struct ClipModel {
     pub text_projection: Linear,
     /// `[1]` (0-d in checkpoints; Burn has no rank-0 tensors). Similarities are scaled by its exp.
     pub logit_scale: Param<Tensor<1>>,
+    /// How each parameter is laid out relative to the checkpoint, recorded when it was built:
+    /// what export and training's gradient report undo.
+    #[module(skip)]
+    pub layouts: Arc<ParamLayouts>,
 }
 
 impl ClipModel {
@@ -31,26 +36,16 @@ impl ClipModel {
     pub fn build(config: &ClipConfig, source: Box<dyn WeightSource + '_>, device: &Device) -> Result<Self> {
         let mut source = source;
         let model = {
-            let mut b = Builder { source: source.as_mut(), device: device.clone() };
+            let mut b = Builder::new(source.as_mut(), device);
             let text_model = TextTransformer::build(&config.text, &mut b)?;
             let vision_model = VisionTransformer::build(&config.vision, &mut b)?;
             let e = config.projection_dim;
-            let visual_projection = b.linear(
-                "visual_projection",
-                config.vision.hidden_size,
-                e,
-                false,
-                (config.vision.hidden_size as f32).powf(-0.5),
-            )?;
-            let text_projection = b.linear(
-                "text_projection",
-                config.text.hidden_size,
-                e,
-                false,
-                (config.text.hidden_size as f32).powf(-0.5),
-            )?;
+            let (dv, dt) = (config.vision.encoder.hidden_size, config.text.encoder.hidden_size);
+            let visual_projection = b.linear("visual_projection", dv, e, false, (dv as f32).powf(-0.5))?;
+            let text_projection = b.linear("text_projection", dt, e, false, (dt as f32).powf(-0.5))?;
             let logit_scale = b.param("logit_scale", [1], Init::Constant(config.logit_scale_init_value as f32))?;
-            ClipModel { text_model, vision_model, visual_projection, text_projection, logit_scale }
+            let layouts = Arc::new(b.into_layouts());
+            ClipModel { text_model, vision_model, visual_projection, text_projection, logit_scale, layouts }
         };
         source.finish()?;
         Ok(model)

@@ -15,7 +15,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use burn::nn::Linear;
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 
 use crate::config::Activation;
 
@@ -38,58 +38,62 @@ pub(crate) fn applies_to<const D: usize>(x: &Tensor<D>) -> bool {
     !device.is_autodiff() && device == Device::flex()
 }
 
-/// The data of a flex tensor (moved out without copying when it is the only owner).
-fn take(t: Tensor<2>) -> (TensorData, [usize; 2]) {
-    let dims = t.dims();
+/// The inputs of a fused epilogue handed back when flex's host memory could not be read as f32
+/// (never seen): the caller finishes `act(xw + b) + residual` with tensor ops
+/// (`super::encoder`) instead of computing anything from a partial read.
+pub(crate) struct Unfused {
+    /// `x·W`, no bias yet.
+    pub xw: Tensor<2>,
+    pub residual: Option<Tensor<2>>,
+}
+
+/// `act(x·W + b)`: `x` `[n, in]` → `[n, out]`, with bias and activation applied in one fused
+/// pass over the matmul's output.
+pub(crate) fn linear_act(x: Tensor<2>, lin: &Linear, act: Option<Activation>) -> Result<Tensor<2>, Box<Unfused>> {
+    let y = x.matmul(lin.weight.val());
+    if lin.bias.is_none() && act.is_none() {
+        return Ok(y);
+    }
+    fused(y, lin, None, act)
+}
+
+/// `residual + x·W + b`: `x` `[n, in]`, `residual` `[n, out]` → `[n, out]`, fused as
+/// [`linear_act`].
+pub(crate) fn linear_residual(x: Tensor<2>, lin: &Linear, residual: Tensor<2>) -> Result<Tensor<2>, Box<Unfused>> {
+    let y = x.matmul(lin.weight.val());
+    fused(y, lin, Some(residual), None)
+}
+
+/// `act(y + bias) + residual` over the rows of `y`, in place in its host memory (flex tensors
+/// are host memory: taking the data and giving it back is zero-copy when unshared).
+fn fused(
+    y: Tensor<2>,
+    lin: &Linear,
+    residual: Option<Tensor<2>>,
+    act: Option<Activation>,
+) -> Result<Tensor<2>, Box<Unfused>> {
+    let device = y.device();
+    let [_, cols] = y.dims();
     // Flex reads are synchronous (even in wasm, where its future is ready at once).
-    let data = t.into_data().convert::<f32>();
-    (data, dims)
-}
-
-fn values(t: Tensor<1>) -> Vec<f32> {
-    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default()
-}
-
-/// `act(x·W + b)`: `x` `[n, in]` → `[n, out]`.
-pub(crate) fn linear_act(x: Tensor<2>, lin: &Linear, act: Option<Activation>) -> Tensor<2> {
-    let device = x.device();
-    let y = x.matmul(lin.weight.val());
-    let bias = lin.bias.as_ref().map(|b| values(b.val()));
-    if bias.is_none() && act.is_none() {
-        return y;
-    }
-    let (mut data, dims) = take(y);
-    apply(&mut data, dims[1], bias.as_deref(), None, act);
-    Tensor::from_data(data, &device)
-}
-
-/// `residual + x·W + b`: `x` `[n, in]`, `residual` `[n, out]` → `[n, out]`.
-pub(crate) fn linear_residual(x: Tensor<2>, lin: &Linear, residual: Tensor<2>) -> Tensor<2> {
-    let device = x.device();
-    let y = x.matmul(lin.weight.val());
-    let bias = lin.bias.as_ref().map(|b| values(b.val()));
-    let (mut data, dims) = take(y);
-    let (res, _) = take(residual);
-    match res.as_slice::<f32>() {
-        Ok(r) => apply(&mut data, dims[1], bias.as_deref(), Some(r), None),
-        Err(_) => {
-            let r = res.try_to_vec::<f32>().unwrap_or_default();
-            apply(&mut data, dims[1], bias.as_deref(), Some(&r), None)
+    let mut data = y.into_data();
+    let bias = lin.bias.as_ref().map(|b| b.val().into_data());
+    let residual = residual.map(Tensor::into_data);
+    let done = match (
+        data.as_mut_slice::<f32>(),
+        bias.as_ref().map(|b| b.as_slice::<f32>()).transpose(),
+        residual.as_ref().map(|r| r.as_slice::<f32>()).transpose(),
+    ) {
+        (Ok(buf), Ok(bias), Ok(res)) if res.is_none_or(|r| r.len() == buf.len()) => {
+            apply_slice(buf, cols, bias, res, act);
+            true
         }
-    }
-    Tensor::from_data(data, &device)
-}
-
-/// In place over rows of `cols`: `y = act(y + bias) + residual`.
-fn apply(data: &mut TensorData, cols: usize, bias: Option<&[f32]>, residual: Option<&[f32]>, act: Option<Activation>) {
-    match data.as_mut_slice::<f32>() {
-        Ok(buf) => apply_slice(buf, cols, bias, residual, act),
-        Err(_) => {
-            // Unaligned bytes (not seen from flex): work on a copy.
-            let mut owned = data.try_to_vec::<f32>().unwrap_or_default();
-            apply_slice(&mut owned, cols, bias, residual, act);
-            *data = TensorData::new(owned, data.shape().clone());
-        }
+        _ => false,
+    };
+    let y = Tensor::from_data(data, &device);
+    if done {
+        Ok(y)
+    } else {
+        Err(Box::new(Unfused { xw: y, residual: residual.map(|r| Tensor::from_data(r, &device)) }))
     }
 }
 

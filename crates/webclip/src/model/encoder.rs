@@ -96,7 +96,7 @@ fn activate<const D: usize>(h: Tensor<D>, act: Activation) -> Tensor<D> {
 /// `act(x·W + b)` on rows `[n, in]` → `[n, out]`.
 fn linear(x: Tensor<2>, lin: &Linear, act: Option<Activation>, fused: bool) -> Tensor<2> {
     if fused {
-        return cpu::linear_act(x, lin, act);
+        return cpu::linear_act(x, lin, act).unwrap_or_else(|u| unfused(u, lin, act));
     }
     let y = lin.forward(x);
     match act {
@@ -107,7 +107,26 @@ fn linear(x: Tensor<2>, lin: &Linear, act: Option<Activation>, fused: bool) -> T
 
 /// `residual + x·W + b` on rows.
 fn linear_residual(x: Tensor<2>, lin: &Linear, residual: Tensor<2>, fused: bool) -> Tensor<2> {
-    if fused { cpu::linear_residual(x, lin, residual) } else { residual + lin.forward(x) }
+    if fused {
+        return cpu::linear_residual(x, lin, residual).unwrap_or_else(|u| unfused(u, lin, None));
+    }
+    residual + lin.forward(x)
+}
+
+/// What a fused CPU epilogue would have done, with tensor ops (see [`cpu::Unfused`]).
+fn unfused(u: Box<cpu::Unfused>, lin: &Linear, act: Option<Activation>) -> Tensor<2> {
+    let y = match &lin.bias {
+        Some(b) => u.xw + b.val().unsqueeze_dim(0),
+        None => u.xw,
+    };
+    let y = match act {
+        Some(a) => activate(y, a),
+        None => y,
+    };
+    match u.residual {
+        Some(r) => r + y,
+        None => y,
+    }
 }
 
 impl EncoderLayer {

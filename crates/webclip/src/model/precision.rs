@@ -20,10 +20,11 @@
 //! that supports the dtype (the CPU backend included, which is how the tests check the f16 path
 //! without a GPU) and is a clear error elsewhere.
 
-use burn::module::{Module, ModuleMapper, Param};
+use burn::module::Param;
 use burn::tensor::{DType, Device, FloatDType, Tensor};
 
 use super::ClipModel;
+use super::params::{self, KeyedMapper};
 use crate::error::{Error, Result};
 
 /// What the user asked for.
@@ -50,6 +51,17 @@ impl std::str::FromStr for PrecisionChoice {
     }
 }
 
+impl std::fmt::Display for PrecisionChoice {
+    /// The name [`FromStr`](std::str::FromStr) reads back.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PrecisionChoice::Auto => "auto",
+            PrecisionChoice::F32 => "f32",
+            PrecisionChoice::F16 => "f16",
+        })
+    }
+}
+
 /// The precision a model runs in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -60,6 +72,7 @@ pub enum Precision {
 }
 
 impl Precision {
+    /// `"f32"` or `"f16"`.
     pub fn as_str(self) -> &'static str {
         match self {
             Precision::F32 => "f32",
@@ -94,30 +107,16 @@ impl Precision {
 /// Casts every parameter of `model` to `precision`, except those kept in f32 (module docs).
 /// [`crate::Clip::with_precision`] does this for a loaded model; benchmarks use it on a bare one.
 pub fn cast_model(model: ClipModel, precision: Precision) -> ClipModel {
-    model.map(&mut Caster { to: precision.dtype(), path: Vec::new() })
+    params::map(model, &mut Caster { to: precision.dtype() })
 }
 
 struct Caster {
     to: FloatDType,
-    /// `(field, parent struct)` of the modules entered so far.
-    path: Vec<(String, String)>,
 }
 
-impl ModuleMapper for Caster {
-    fn enter_module(&mut self, name: &str, container_type: &str) {
-        self.path.push((name.to_string(), container_type.to_string()));
-    }
-
-    fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.path.pop();
-    }
-
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let keep_f32 = match self.path.last() {
-            Some((_, parent)) if parent == "Struct:LayerNorm" => true,
-            Some((name, parent)) => name == "logit_scale" && parent == "Struct:ClipModel",
-            None => false,
-        };
+impl KeyedMapper for Caster {
+    fn map<const D: usize>(&mut self, key: &str, owner: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let keep_f32 = owner == "LayerNorm" || key == "logit_scale";
         let to = if keep_f32 { FloatDType::F32 } else { self.to };
         if param.val().dtype() == DType::from(to) {
             return param;

@@ -4,11 +4,10 @@ use burn::module::Module;
 use burn::nn::Embedding;
 use burn::tensor::{Int, Tensor};
 
-use super::build::{Builder, EncoderShape, encoder};
+use super::build::{Builder, Init};
 use super::encoder::{Encoder, LayerNorm};
 use crate::config::TextConfig;
 use crate::error::Result;
-use crate::loader::Init;
 
 /// Token + absolute position embeddings (`text_model.embeddings`).
 #[derive(Module, Debug)]
@@ -29,7 +28,7 @@ pub struct TextTransformer {
 
 impl TextTransformer {
     pub(crate) fn build(c: &TextConfig, b: &mut Builder) -> Result<Self> {
-        let w = c.hidden_size;
+        let w = c.encoder.hidden_size;
         let p = "text_model";
         let embeddings = TextEmbeddings {
             token_embedding: Embedding {
@@ -47,16 +46,8 @@ impl TextTransformer {
                 )?,
             },
         };
-        let shape = EncoderShape {
-            width: w,
-            intermediate: c.intermediate_size,
-            heads: c.num_attention_heads,
-            layers: c.num_hidden_layers,
-            act: c.hidden_act,
-            eps: c.layer_norm_eps,
-        };
-        let encoder = encoder(b, &format!("{p}.encoder"), &shape)?;
-        let final_layer_norm = b.layer_norm(&format!("{p}.final_layer_norm"), w, c.layer_norm_eps)?;
+        let encoder = b.encoder(&format!("{p}.encoder"), &c.encoder)?;
+        let final_layer_norm = b.layer_norm(&format!("{p}.final_layer_norm"), w, c.encoder.layer_norm_eps)?;
         Ok(TextTransformer { embeddings, encoder, final_layer_norm })
     }
 

@@ -4,11 +4,10 @@ use burn::module::{Module, Param};
 use burn::nn::Embedding;
 use burn::tensor::{Int, Tensor};
 
-use super::build::{Builder, EncoderShape, encoder};
+use super::build::{Builder, Init};
 use super::encoder::{Encoder, LayerNorm};
 use crate::config::VisionConfig;
 use crate::error::Result;
-use crate::loader::{Init, Layout};
 
 /// Patch embedding: a bias-free Conv2d with stride = kernel = patch (HF
 /// `embeddings.patch_embedding.weight`, `[width, 3, P, P]`). Non-overlapping patches make the
@@ -41,15 +40,15 @@ pub struct VisionTransformer {
 
 impl VisionTransformer {
     pub(crate) fn build(c: &VisionConfig, b: &mut Builder) -> Result<Self> {
-        let d = c.hidden_size;
+        let d = c.encoder.hidden_size;
+        let eps = c.encoder.layer_norm_eps;
         let p = "vision_model";
         let [ph, pw] = c.patch_size;
         let embeddings = VisionEmbeddings {
             patch_embedding: PatchEmbedding {
-                weight: b.param_layout(
+                weight: b.param(
                     &format!("{p}.embeddings.patch_embedding.weight"),
                     [d, c.num_channels, ph, pw],
-                    Layout::AsIs,
                     Init::Normal(0.02),
                 )?,
             },
@@ -66,17 +65,9 @@ impl VisionTransformer {
                 )?,
             },
         };
-        let pre_layrnorm = b.layer_norm(&format!("{p}.pre_layrnorm"), d, c.layer_norm_eps)?;
-        let shape = EncoderShape {
-            width: d,
-            intermediate: c.intermediate_size,
-            heads: c.num_attention_heads,
-            layers: c.num_hidden_layers,
-            act: c.hidden_act,
-            eps: c.layer_norm_eps,
-        };
-        let encoder = encoder(b, &format!("{p}.encoder"), &shape)?;
-        let post_layernorm = b.layer_norm(&format!("{p}.post_layernorm"), d, c.layer_norm_eps)?;
+        let pre_layrnorm = b.layer_norm(&format!("{p}.pre_layrnorm"), d, eps)?;
+        let encoder = b.encoder(&format!("{p}.encoder"), &c.encoder)?;
+        let post_layernorm = b.layer_norm(&format!("{p}.post_layernorm"), d, eps)?;
         Ok(VisionTransformer { embeddings, pre_layrnorm, encoder, post_layernorm })
     }
 

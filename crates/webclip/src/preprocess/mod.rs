@@ -23,6 +23,7 @@
 //!    rounds half to even; both pad with black when the image is smaller than the crop),
 //!    **rescale** by 1/255 (in f64, then f32) and **normalise** with the model's mean/std.
 
+pub mod config;
 pub mod resize;
 
 use std::io::Cursor;
@@ -31,8 +32,8 @@ use image::{DynamicImage, ImageDecoder, ImageReader};
 
 use std::borrow::Cow;
 
-use crate::config::{AlphaMode, CropRounding, PreprocessConfig, Resize};
 use crate::error::{Error, Result};
+pub use config::{AlphaMode, CropRounding, Filter, PreprocessConfig, Resize};
 
 /// Largest accepted image, in pixels (Pillow's `Image.MAX_IMAGE_PIXELS`). A 20000×20000 PNG
 /// header (400 MP) is refused before decoding.
@@ -69,30 +70,28 @@ fn check_size(width: u64, height: u64) -> Result<()> {
     Ok(())
 }
 
+/// A `width`×`height` buffer of `len` bytes must hold `channels` bytes per pixel.
+fn check_buffer(width: usize, height: usize, len: usize, channels: usize, kind: &str) -> Result<()> {
+    check_size(width as u64, height as u64)?;
+    let expected = width * height * channels;
+    if len != expected {
+        return Err(Error::Image(format!(
+            "{len} bytes given for a {width}x{height} {kind} image (expected {expected})"
+        )));
+    }
+    Ok(())
+}
+
 impl RgbImage {
     /// Wraps RGB bytes.
     pub fn new(width: usize, height: usize, data: Vec<u8>) -> Result<Self> {
-        check_size(width as u64, height as u64)?;
-        if data.len() != width * height * 3 {
-            return Err(Error::Image(format!(
-                "{} bytes given for a {width}x{height} RGB image (expected {})",
-                data.len(),
-                width * height * 3
-            )));
-        }
+        check_buffer(width, height, data.len(), 3, "RGB")?;
         Ok(RgbImage { width, height, data, alpha: None })
     }
 
     /// From unpremultiplied RGBA bytes (canvas `ImageData`).
     pub fn from_rgba(width: usize, height: usize, rgba: &[u8]) -> Result<Self> {
-        check_size(width as u64, height as u64)?;
-        if rgba.len() != width * height * 4 {
-            return Err(Error::Image(format!(
-                "{} bytes given for a {width}x{height} RGBA image (expected {})",
-                rgba.len(),
-                width * height * 4
-            )));
-        }
+        check_buffer(width, height, rgba.len(), 4, "RGBA")?;
         Ok(split_rgba(width, height, rgba))
     }
 
@@ -246,7 +245,7 @@ pub fn shortest_edge_size(height: usize, width: usize, size: usize) -> [usize; 2
 }
 
 /// The resize step alone (Pillow semantics) on the RGB pixels, exposed for tests and tools.
-pub fn resize(img: &RgbImage, out_h: usize, out_w: usize, filter: crate::config::Filter) -> RgbImage {
+pub fn resize(img: &RgbImage, out_h: usize, out_w: usize, filter: Filter) -> RgbImage {
     let data = resize::resize_u8(&img.data, img.width, img.height, 3, out_w, out_h, filter);
     RgbImage { width: out_w, height: out_h, data, alpha: None }
 }
@@ -294,7 +293,7 @@ fn resized_window(
     [h, w]: [usize; 2],
     rows: std::ops::Range<usize>,
     cols: std::ops::Range<usize>,
-    filter: crate::config::Filter,
+    filter: Filter,
     mode: AlphaMode,
 ) -> Vec<u8> {
     let rgb = img.flatten(mode);
@@ -367,8 +366,8 @@ pub fn preprocess(img: &RgbImage, cfg: &PreprocessConfig) -> Vec<f32> {
 
 #[cfg(test)]
 mod tests {
+    use super::config::{CLIP_MEAN, CLIP_STD};
     use super::*;
-    use crate::config::{CLIP_MEAN, CLIP_STD};
 
     #[test]
     fn resize_sizes_follow_hf() {

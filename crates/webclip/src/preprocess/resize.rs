@@ -4,9 +4,9 @@
 //! horizontal pass first (only over the rows the vertical pass reads), 8-bit intermediate, then
 //! the vertical pass. Matching it bit for bit is what makes webclip's pixels HF's pixels:
 //! generic resizers (`image`, `fast_image_resize`) differ from it by up to 20 levels on small
-//! images (../shared/notes/clip-spec.md).
+//! images (docs/preprocessing.md).
 
-use crate::config::Filter;
+use super::config::Filter;
 
 /// Fractional bits of the fixed-point coefficients (`PRECISION_BITS` = 32 - 8 - 2).
 const PRECISION_BITS: u32 = 22;

@@ -5,24 +5,33 @@
 //!
 //! The [`Trainer`] takes bytes-level inputs (decoded images, strings) and reads back from the
 //! device only through `async` reads, so the same code runs natively and, compiled to wasm, in
-//! a browser worker on WebGPU.
+//! a browser worker on WebGPU. Every face states its settings as [`TrainOptions`], which
+//! resolves them into one validated [`TrainConfig`].
+//!
+//! Steps are numbered from 1 everywhere (the CLI's JSON, the npm trainer, the pages): step `k`
+//! is the `k`-th update, and after it `k` steps are done.
 
 pub mod optim;
+mod options;
 pub mod params;
 
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::config::{ClipConfig, PreprocessConfig};
+use crate::config::ClipConfig;
+use crate::device::{read_f32, read_scalar};
 use crate::error::{Error, Result};
+use crate::model::params::{self as model_params, KeyedVisitor};
+pub use crate::model::params::{ParamInfo, param_infos};
 use crate::model::{ClipModel, l2_normalize};
-use crate::pipeline::{Clip, read_f32};
-use crate::preprocess::{self, RgbImage};
+use crate::pipeline::Clip;
+use crate::preprocess::{self, PreprocessConfig, RgbImage};
 use crate::tokenizer::{TokenBatch, Tokenizer};
 use optim::{AdamWConfig, AdamWState, AdamWStep, clip_grad_norm, cosine_lr};
-pub use params::{ParamInfo, TrainMode, Trainable, param_infos, wise_ft};
+pub use options::TrainOptions;
+pub use params::{TrainMode, Trainable, wise_ft};
 
 /// `ln 100`: the upper clamp of `logit_scale` (a temperature of 1/100).
 pub const MAX_LOGIT_SCALE: f64 = 4.605_170_185_988_092;
@@ -40,9 +49,31 @@ pub struct TrainConfig {
     pub adamw: AdamWConfig,
     /// Clip the global gradient norm to this (`None`: no clipping).
     pub grad_clip: Option<f64>,
-    /// Micro-batches per step: features of the whole batch are cached so the loss is the
-    /// full-batch loss, and each micro-batch's gradient is taken through it in turn.
-    pub accum: usize,
+    /// How a step's batch is split into micro-batches: features of the whole batch are cached
+    /// so the loss is the full-batch loss, and each micro-batch's gradient is taken through it
+    /// in turn (less memory, the same step).
+    pub micro: MicroBatches,
+}
+
+/// How a step's pairs are split for gradient accumulation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MicroBatches {
+    /// This many micro-batches per step (OpenCLIP's `accum_freq`, the CLI's `--accum`).
+    Count(usize),
+    /// Micro-batches of at most this many pairs (the npm trainer's `batchSize`: the caller
+    /// decides the batch, this bounds the memory).
+    MaxSize(usize),
+}
+
+impl MicroBatches {
+    /// Micro-batches for a step of `pairs` pairs (at least 1, at most `pairs`).
+    pub fn count(self, pairs: usize) -> usize {
+        let k = match self {
+            MicroBatches::Count(k) => k,
+            MicroBatches::MaxSize(size) => pairs.div_ceil(size.max(1)),
+        };
+        k.clamp(1, pairs.max(1))
+    }
 }
 
 impl Default for TrainConfig {
@@ -54,7 +85,51 @@ impl Default for TrainConfig {
             total_steps: 100,
             adamw: AdamWConfig::default(),
             grad_clip: Some(1.0),
-            accum: 1,
+            micro: MicroBatches::Count(1),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// `webclip finetune`'s defaults for a run of `steps`: everything trains, OpenCLIP's
+    /// fine-tuning rate (1e-5) and decay (0.2), warmup over the first 10 %, clipping at 1.
+    pub fn finetune(steps: usize) -> Self {
+        TrainConfig { warmup: steps / 10, total_steps: steps, ..TrainConfig::default() }
+    }
+
+    /// The npm trainer's defaults: an open-ended run driven step by step from a page, so no
+    /// schedule (the rate stays at `lr`; a cosine over ~forever is a constant) and only the
+    /// projections train — the safe choice for a few dropped images on a user's GPU.
+    pub fn interactive() -> Self {
+        TrainConfig {
+            trainable: Trainable { mode: TrainMode::Projections, lock_image: false, lock_text: false },
+            total_steps: usize::MAX / 2,
+            ..TrainConfig::default()
+        }
+    }
+
+    /// Checks every value (the messages name the setting in words, not a face's flag).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::InvalidInput(m));
+        if !(self.lr.is_finite() && self.lr >= 0.0) {
+            return bad(format!("the learning rate must be a non-negative number, got {}", self.lr));
+        }
+        let wd = self.adamw.weight_decay;
+        if !(wd.is_finite() && wd >= 0.0) {
+            return bad(format!("the weight decay must be a non-negative number, got {wd}"));
+        }
+        if let Some(g) = self.grad_clip
+            && !(g.is_finite() && g > 0.0)
+        {
+            return bad(format!("the gradient clip must be a positive number, got {g}"));
+        }
+        if self.total_steps == 0 {
+            return bad("the number of steps must be at least 1".into());
+        }
+        match self.micro {
+            MicroBatches::Count(0) => bad("accumulation steps must be at least 1".into()),
+            MicroBatches::MaxSize(0) => bad("the micro-batch size must be at least 1".into()),
+            _ => Ok(()),
         }
     }
 }
@@ -62,7 +137,7 @@ impl Default for TrainConfig {
 /// What one step did.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StepReport {
-    /// Index of this step (0 for the first).
+    /// The number of this step, counting from 1 (so also the steps done after it).
     pub step: usize,
     /// Loss of the batch *before* this step's update.
     pub loss: f32,
@@ -152,14 +227,9 @@ struct Batch {
 impl Trainer {
     /// Starts training `clip` (its weights become the starting point).
     pub fn new(clip: Clip, train: TrainConfig) -> Result<Self> {
-        if train.accum == 0 {
-            return Err(Error::InvalidInput("accumulation steps must be at least 1".into()));
-        }
-        if !(train.lr.is_finite() && train.lr >= 0.0) {
-            return Err(Error::InvalidInput(format!("learning rate must be a non-negative number, got {}", train.lr)));
-        }
+        train.validate()?;
         let (model, config, tokenizer, preprocess, device) = clip.into_parts();
-        let (tl, vl) = (config.text.num_hidden_layers, config.vision.num_hidden_layers);
+        let (tl, vl) = (config.text.encoder.num_hidden_layers, config.vision.encoder.num_hidden_layers);
         let trainable = train.trainable;
         let model = params::set_trainable(model.train(), &|key| trainable.includes(key, tl, vl));
         if !param_infos(&model).iter().any(|p| p.trainable) {
@@ -192,18 +262,6 @@ impl Trainer {
     /// The training configuration.
     pub fn train_config(&self) -> &TrainConfig {
         &self.train
-    }
-
-    /// Changes the learning-rate schedule (e.g. when a run is extended); the optimiser state stays.
-    pub fn set_schedule(&mut self, lr: f64, warmup: usize, total_steps: usize) {
-        self.train.lr = lr;
-        self.train.warmup = warmup;
-        self.train.total_steps = total_steps;
-    }
-
-    /// Changes the number of micro-batches per step (memory versus speed; the loss is the same).
-    pub fn set_accum(&mut self, accum: usize) {
-        self.train.accum = accum.max(1);
     }
 
     /// The architecture.
@@ -309,7 +367,7 @@ impl Trainer {
         let b = self.batch(images, texts)?;
         let model = self.model.valid();
         let (i, t) = Self::plain_features(&model, &b, 0..b.size);
-        let loss = read_f32(clip_loss(i.clone(), t.clone(), model.logit_scale.val())).await?[0];
+        let loss = read_scalar(clip_loss(i.clone(), t.clone(), model.logit_scale.val())).await?;
         let sim = read_f32(l2_normalize(i).matmul(l2_normalize(t).transpose())).await?;
         Ok(Evaluation { loss, similarity: sim.chunks(b.size).map(<[f32]>::to_vec).collect() })
     }
@@ -321,14 +379,15 @@ impl Trainer {
         let b = self.batch(images, texts)?;
         let (i, t) = self.features(&self.model.valid(), &b, 0..b.size);
         let loss = clip_loss(i, t, self.model.logit_scale.val());
-        let value = read_f32(loss.clone()).await?[0];
+        let value = read_scalar(loss.clone()).await?;
         let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
+        let layouts = &self.model.layouts;
         let mut out = Vec::new();
         for p in param_infos(&self.model) {
             let g = match p.shape.len() {
                 1 => grads.remove::<1>(p.id).map(|g| g.reshape([-1])),
                 2 => grads.remove::<2>(p.id).map(|g| {
-                    let g = if crate::export::is_linear_weight(&p.key, 2) { g.transpose() } else { g };
+                    let g = if layouts.is_transposed(&p.key) { g.transpose() } else { g };
                     g.reshape([-1])
                 }),
                 4 => grads.remove::<4>(p.id).map(|g| g.reshape([-1])),
@@ -345,7 +404,7 @@ impl Trainer {
     /// loss nothing is updated and the error says so: the weights stay the last good ones.
     pub async fn step(&mut self, images: &[RgbImage], texts: &[String]) -> Result<StepReport> {
         let b = self.batch(images, texts)?;
-        let micro = b.size.div_ceil(self.train.accum.min(b.size));
+        let micro = b.size.div_ceil(self.train.micro.count(b.size));
         let ranges: Vec<std::ops::Range<usize>> =
             (0..b.size).step_by(micro).map(|s| s..(s + micro).min(b.size)).collect();
 
@@ -353,7 +412,7 @@ impl Trainer {
         let (loss_value, mut grads) = if ranges.len() == 1 {
             let (i, t) = self.features(&frozen, &b, 0..b.size);
             let loss = clip_loss(i, t, self.model.logit_scale.val());
-            let value = read_f32(loss.clone()).await?[0];
+            let value = read_scalar(loss.clone()).await?;
             if !value.is_finite() {
                 return Err(self.non_finite(value));
             }
@@ -365,7 +424,7 @@ impl Trainer {
                 ranges.iter().map(|r| Self::plain_features(&frozen, &b, r.clone())).collect();
             let all_i = Tensor::cat(cached.iter().map(|c| c.0.clone()).collect(), 0);
             let all_t = Tensor::cat(cached.iter().map(|c| c.1.clone()).collect(), 0);
-            let value = read_f32(clip_loss(all_i, all_t, frozen.logit_scale.val())).await?[0];
+            let value = read_scalar(clip_loss(all_i, all_t, frozen.logit_scale.val())).await?;
             if !value.is_finite() {
                 return Err(self.non_finite(value));
             }
@@ -408,16 +467,16 @@ impl Trainer {
             if rg { c.require_grad() } else { c }
         });
         self.model = model;
-        let logit_scale = read_f32(self.model.logit_scale.val()).await?[0];
-        let report = StepReport { step: self.step, loss: loss_value, lr, logit_scale };
+        let logit_scale = read_scalar(self.model.logit_scale.val()).await?;
         self.step += 1;
-        Ok(report)
+        Ok(StepReport { step: self.step, loss: loss_value, lr, logit_scale })
     }
 
     fn non_finite(&self, value: f32) -> Error {
         Error::NonFinite(format!(
             "the training loss at step {} ({value}); training stopped before that update, the weights are those after step {}",
-            self.step, self.step
+            self.step + 1,
+            self.step
         ))
     }
 
@@ -525,33 +584,14 @@ impl TrainerState {
     }
 }
 
-/// A seeded permutation of `0..n` (SplitMix64 + Fisher–Yates): the epoch order of training
-/// data, and the class order of shapes-world batches. Deterministic across platforms.
-pub fn permutation(n: usize, seed: u64, epoch: u64) -> Vec<usize> {
-    let mut s = seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xDA7A;
-    let mut next = move || {
-        s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = s;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    };
-    let mut p: Vec<usize> = (0..n).collect();
-    for i in (1..n).rev() {
-        let j = (next() % (i as u64 + 1)) as usize;
-        p.swap(i, j);
-    }
-    p
-}
-
 /// Sums two sets of gradients parameter by parameter.
 fn add_grads(model: &ClipModel, mut a: GradientsParams, mut b: GradientsParams) -> GradientsParams {
     struct Add<'a> {
         a: &'a mut GradientsParams,
         b: &'a mut GradientsParams,
     }
-    impl burn::module::ModuleVisitor for Add<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+    impl KeyedVisitor for Add<'_> {
+        fn visit<const D: usize>(&mut self, _: &str, _: &str, param: &Param<Tensor<D>>) {
             match (self.a.remove::<D>(param.id), self.b.remove::<D>(param.id)) {
                 (Some(x), Some(y)) => self.a.register::<D>(param.id, x + y),
                 (Some(x), None) | (None, Some(x)) => self.a.register::<D>(param.id, x),
@@ -559,6 +599,6 @@ fn add_grads(model: &ClipModel, mut a: GradientsParams, mut b: GradientsParams) 
             }
         }
     }
-    model.visit(&mut Add { a: &mut a, b: &mut b });
+    model_params::visit(model, &mut Add { a: &mut a, b: &mut b });
     a
 }

@@ -134,22 +134,28 @@ impl ModuleMapper for AdamWStep<'_> {
         let bc1 = 1.0 - c.beta1.powi(t);
         let bc2 = 1.0 - c.beta2.powi(t);
         let decay = (D >= 2 && c.weight_decay != 0.0).then_some(1.0 - self.lr * c.weight_decay);
-        let (p, m, v) = if host_f32(&p) {
-            host_update(p, g, prev, Coefficients::new(c, decay, bc1, bc2, self.lr))
-        } else {
-            let (m, v) = match prev {
-                Some(Moments { m, v }) => {
-                    (m * c.beta1 + g.clone() * (1.0 - c.beta1), v * c.beta2 + g.powi_scalar(2) * (1.0 - c.beta2))
-                }
-                None => (g.clone() * (1.0 - c.beta1), g.powi_scalar(2) * (1.0 - c.beta2)),
-            };
-            // PyTorch: p *= 1 - lr·wd (decoupled), then p -= (lr / bc1) · m / (sqrt(v) / sqrt(bc2) + eps).
-            let p = match decay {
-                Some(d) => p * d,
-                None => p,
-            };
-            let denom = (v.clone().sqrt() / bc2.sqrt()).add_scalar(c.eps);
-            (p - m.clone() / denom * (self.lr / bc1), m, v)
+        let host = match host_f32(&p) {
+            true => host_update(p, g, prev, Coefficients::new(c, decay, bc1, bc2, self.lr)),
+            false => Err(Box::new((p, g, prev))),
+        };
+        let (p, m, v) = match host {
+            Ok(updated) => updated,
+            Err(unread) => {
+                let (p, g, prev) = *unread;
+                let (m, v) = match prev {
+                    Some(Moments { m, v }) => {
+                        (m * c.beta1 + g.clone() * (1.0 - c.beta1), v * c.beta2 + g.powi_scalar(2) * (1.0 - c.beta2))
+                    }
+                    None => (g.clone() * (1.0 - c.beta1), g.powi_scalar(2) * (1.0 - c.beta2)),
+                };
+                // PyTorch: p *= 1 - lr·wd (decoupled), then p -= (lr / bc1) · m / (sqrt(v) / sqrt(bc2) + eps).
+                let p = match decay {
+                    Some(d) => p * d,
+                    None => p,
+                };
+                let denom = (v.clone().sqrt() / bc2.sqrt()).add_scalar(c.eps);
+                (p - m.clone() / denom * (self.lr / bc1), m, v)
+            }
         };
         self.state.moments.insert(id, Moments { m, v });
         let mut out = Tensor::from_inner(p.reshape(shape));
@@ -194,47 +200,59 @@ fn host_f32(t: &Tensor<1>) -> bool {
     t.dtype() == DType::F32 && t.device() == Device::flex()
 }
 
-fn host_vec(t: Tensor<1>) -> Vec<f32> {
-    // Flex reads are synchronous, also in wasm; moved out without a copy when unshared.
-    t.into_data().try_into_vec::<f32>().unwrap_or_default()
-}
+/// The inputs of [`host_update`] handed back for the tensor-op path.
+type Unread = Box<(Tensor<1>, Tensor<1>, Option<Moments>)>;
 
 /// The AdamW update of one parameter on the CPU backend: the same f32 operations in the same
 /// order as the tensor-op path (so bit-identical results), in one pass over p, g, m and v
 /// instead of ~14 element-wise tensor passes. Why: flex runs each element-wise op as its own
 /// loop over the whole tensor, and on the shapes model the optimiser took 17 of the 104 ms of
 /// a native step — mostly the 49408 × 96 token embedding, every step.
+///
+/// `Err` hands the inputs back, rebuilt from their data, when flex's host memory could not be
+/// read as f32 (never seen): the caller then runs the tensor-op path, so a failed read costs
+/// speed, never the update.
 fn host_update(
     p: Tensor<1>,
     g: Tensor<1>,
     prev: Option<Moments>,
     k: Coefficients,
-) -> (Tensor<1>, Tensor<1>, Tensor<1>) {
+) -> Result<(Tensor<1>, Tensor<1>, Tensor<1>), Unread> {
     let device = p.device();
     let n = p.dims()[0];
-    let mut p = host_vec(p);
-    let g = host_vec(g);
+    // Flex reads are synchronous, also in wasm; the data moves out without a copy when unshared.
+    let mut pd = p.into_data();
+    let gd = g.into_data();
+    let had_moments = prev.is_some();
     // A first step starts from zero moments: `0·β + x` is `x` (up to the sign of a zero moment,
     // which only ever divides into ±0), and `p·1` is `p`, so one branch-free loop that the
     // compiler vectorises serves every case.
-    let (mut m, mut v) = match prev {
-        Some(Moments { m, v }) => (host_vec(m), host_vec(v)),
-        None => (vec![0.0; n], vec![0.0; n]),
+    let (mut md, mut vd) = match prev {
+        Some(Moments { m, v }) => (m.into_data(), v.into_data()),
+        None => (TensorData::new(vec![0f32; n], [n]), TensorData::new(vec![0f32; n], [n])),
     };
     let d = k.decay.unwrap_or(1.0);
-    for (((p, &g), m), v) in p.iter_mut().zip(&g).zip(m.iter_mut()).zip(v.iter_mut()) {
-        let mi = *m * k.b1 + g * k.ob1;
-        let vi = *v * k.b2 + (g * g) * k.ob2;
-        let denom = vi.sqrt() / k.sqrt_bc2 + k.eps;
-        *p = *p * d - (mi / denom) * k.step;
-        *m = mi;
-        *v = vi;
+    let done =
+        match (pd.as_mut_slice::<f32>(), gd.as_slice::<f32>(), md.as_mut_slice::<f32>(), vd.as_mut_slice::<f32>()) {
+            (Ok(p), Ok(g), Ok(m), Ok(v)) if g.len() == p.len() && m.len() == p.len() && v.len() == p.len() => {
+                for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+                    let mi = *m * k.b1 + g * k.ob1;
+                    let vi = *v * k.b2 + (g * g) * k.ob2;
+                    let denom = vi.sqrt() / k.sqrt_bc2 + k.eps;
+                    *p = *p * d - (mi / denom) * k.step;
+                    *m = mi;
+                    *v = vi;
+                }
+                true
+            }
+            _ => false,
+        };
+    let t = |data: TensorData| Tensor::<1>::from_data(data, &device);
+    if done {
+        Ok((t(pd), t(md), t(vd)))
+    } else {
+        Err(Box::new((t(pd), t(gd), had_moments.then(|| Moments { m: t(md), v: t(vd) }))))
     }
-    let t = |x: Vec<f32>| {
-        let len = x.len();
-        Tensor::<1>::from_data(TensorData::new(x, [len]), &device)
-    };
-    (t(p), t(m), t(v))
 }
 
 #[cfg(test)]

@@ -1,67 +1,15 @@
-//! Parameters by name: the HF key of every parameter (its path in the module tree), which parts
-//! train in each mode, and WiSE-FT interpolation between two models of the same architecture.
+//! Which parameters train in each mode (by HF key: a parameter's path in the module tree, walked
+//! with `crate::model::params`), and WiSE-FT interpolation between two models of the same
+//! architecture.
 
 use std::collections::HashMap;
 
-use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamId};
+use burn::module::Param;
 use burn::tensor::Tensor;
 
 use crate::error::{Error, Result};
 use crate::model::ClipModel;
-
-/// Tracks the module path while visiting or mapping (`text_model.encoder.layers.0.…`).
-#[derive(Default)]
-struct Path(Vec<String>);
-
-impl Path {
-    fn enter(&mut self, name: &str) {
-        self.0.push(name.to_string());
-    }
-    fn exit(&mut self) {
-        self.0.pop();
-    }
-    fn key(&self) -> String {
-        self.0.join(".")
-    }
-}
-
-/// One parameter: its HF key, id and shape.
-#[derive(Debug, Clone)]
-pub struct ParamInfo {
-    pub key: String,
-    pub id: ParamId,
-    pub shape: Vec<usize>,
-    pub trainable: bool,
-}
-
-struct Collect {
-    path: Path,
-    out: Vec<ParamInfo>,
-}
-
-impl ModuleVisitor for Collect {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.enter(name);
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.exit();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        self.out.push(ParamInfo {
-            key: self.path.key(),
-            id: param.id,
-            shape: param.lazy_shape().to_vec(),
-            trainable: param.is_require_grad(),
-        });
-    }
-}
-
-/// Every float parameter of the model with its HF key, in module order.
-pub fn param_infos(model: &ClipModel) -> Vec<ParamInfo> {
-    let mut c = Collect { path: Path::default(), out: Vec::new() };
-    model.visit(&mut c);
-    c.out
-}
+use crate::model::params::{self, KeyedMapper, KeyedVisitor, param_infos};
 
 /// What trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,9 +30,19 @@ impl std::str::FromStr for TrainMode {
             "all" => Ok(TrainMode::All),
             _ => match s.strip_prefix("last:").map(str::parse::<usize>) {
                 Some(Ok(n)) if n >= 1 => Ok(TrainMode::Last(n)),
-                _ => Err(Error::InvalidInput(format!("--train {s:?}: expected projections, last:N (N ≥ 1) or all"))),
+                _ => Err(Error::InvalidInput(format!(
+                    "training mode {s:?}: expected projections, last:N (N ≥ 1) or all"
+                ))),
             },
         }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for TrainMode {
+    /// From its string form (`"last:2"`), as [`FromStr`](std::str::FromStr) reads it.
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -132,65 +90,41 @@ impl Trainable {
 
 /// Sets `require_grad` on every parameter from a predicate on its key.
 struct Freeze<'a> {
-    path: Path,
     trains: &'a dyn Fn(&str) -> bool,
 }
 
-impl ModuleMapper for Freeze<'_> {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.enter(name);
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.exit();
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let on = (self.trains)(&self.path.key());
-        param.set_require_grad(on)
+impl KeyedMapper for Freeze<'_> {
+    fn map<const D: usize>(&mut self, key: &str, _: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        param.set_require_grad((self.trains)(key))
     }
 }
 
 /// The model with only the parameters `trains` accepts requiring gradients.
 pub fn set_trainable(model: ClipModel, trains: &dyn Fn(&str) -> bool) -> ClipModel {
-    model.map(&mut Freeze { path: Path::default(), trains })
+    params::map(model, &mut Freeze { trains })
 }
 
-struct Gather {
-    path: Path,
-    out: HashMap<String, Tensor<1>>,
-}
+/// Every parameter flattened, by key.
+struct Gather(HashMap<String, Tensor<1>>);
 
-impl ModuleVisitor for Gather {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.enter(name);
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.exit();
-    }
-    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+impl KeyedVisitor for Gather {
+    fn visit<const D: usize>(&mut self, key: &str, _: &str, param: &Param<Tensor<D>>) {
         let t = param.val();
         let n = t.shape().num_elements();
-        self.out.insert(self.path.key(), t.reshape([n]));
+        self.0.insert(key.to_string(), t.reshape([n]));
     }
 }
 
 struct Mix {
-    path: Path,
     base: HashMap<String, Tensor<1>>,
     alpha: f64,
     missing: Vec<String>,
 }
 
-impl ModuleMapper for Mix {
-    fn enter_module(&mut self, name: &str, _: &str) {
-        self.path.enter(name);
-    }
-    fn exit_module(&mut self, _: &str, _: &str) {
-        self.path.exit();
-    }
-    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let key = self.path.key();
-        let Some(base) = self.base.remove(&key) else {
-            self.missing.push(key);
+impl KeyedMapper for Mix {
+    fn map<const D: usize>(&mut self, key: &str, _: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let Some(base) = self.base.remove(key) else {
+            self.missing.push(key.to_string());
             return param;
         };
         let alpha = self.alpha;
@@ -227,10 +161,10 @@ pub fn wise_ft(base: &ClipModel, finetuned: ClipModel, alpha: f64) -> Result<Cli
             None => return Err(Error::InvalidInput(format!("WiSE-FT: the base model has no `{}`", p.key))),
         }
     }
-    let mut gather = Gather { path: Path::default(), out: HashMap::new() };
-    base.visit(&mut gather);
-    let mut mix = Mix { path: Path::default(), base: gather.out, alpha, missing: Vec::new() };
-    let mixed = finetuned.map(&mut mix);
+    let mut gather = Gather(HashMap::new());
+    params::visit(base, &mut gather);
+    let mut mix = Mix { base: gather.0, alpha, missing: Vec::new() };
+    let mixed = params::map(finetuned, &mut mix);
     if !mix.missing.is_empty() {
         return Err(Error::InvalidInput(format!("WiSE-FT: the base model lacks {}", mix.missing.join(", "))));
     }

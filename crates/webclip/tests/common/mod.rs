@@ -1,4 +1,6 @@
 //! Shared helpers for the integration tests: fixture paths and loaders, cosine similarity.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -14,7 +14,15 @@
 //! so what is learnt is the colour *category* and the shape, not a pixel value — a clean drawing
 //! from any other tool is in distribution (tests check drawings made with Pillow).
 
+mod eval;
+mod recipe;
+
+pub use eval::{EVAL_SEED_OFFSET, ShapesAccuracy, zero_shot_accuracy};
+pub use recipe::ShapesRecipe;
+
+use crate::error::{Error, Result};
 use crate::preprocess::RgbImage;
+use crate::rng::{GOLDEN, SplitMix64, permutation};
 
 /// Shape colours: name and hue (degrees) of the category centre.
 pub const COLORS: [(&str, f32); 6] =
@@ -48,6 +56,19 @@ pub enum Split {
     All,
 }
 
+impl std::str::FromStr for Split {
+    type Err = Error;
+    /// `train`, `held-out` (also `heldout`, the npm package's spelling) or `all`.
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "train" => Ok(Split::Train),
+            "held-out" | "heldout" => Ok(Split::HeldOut),
+            "all" => Ok(Split::All),
+            other => Err(Error::InvalidInput(format!("split {other:?}: expected train, held-out or all"))),
+        }
+    }
+}
+
 /// One rendered example.
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -76,44 +97,35 @@ pub fn class_names() -> Vec<String> {
     (0..COLORS.len()).flat_map(|c| (0..SHAPES.len()).map(move |s| class_name(c, s))).collect()
 }
 
+/// One of the 24 classes, as the page lists them.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ShapeClass {
+    /// `"red circle"`, …
+    pub name: String,
+    /// Never shown in training (one of [`HELD_OUT`]).
+    pub held_out: bool,
+}
+
+/// The 24 classes in [`class_names`] order, with which are held out.
+pub fn classes() -> Vec<ShapeClass> {
+    split_classes(Split::All)
+        .into_iter()
+        .map(|(c, s)| ShapeClass { name: class_name(c, s), held_out: is_held_out(c, s) })
+        .collect()
+}
+
 /// Whether a combination is held out.
 pub fn is_held_out(color: usize, shape: usize) -> bool {
     HELD_OUT.contains(&(color, shape))
 }
 
-/// Deterministic random numbers (SplitMix64).
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64, index: u64, stream: u64) -> Self {
-        let mut r = Rng(seed ^ index.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
-        r.next();
-        r
-    }
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    fn f(&mut self) -> f32 {
-        (self.next() >> 40) as f32 / (1u64 << 24) as f32
-    }
-    fn range(&mut self, lo: f32, hi: f32) -> f32 {
-        lo + (hi - lo) * self.f()
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn chance(&mut self, p: f32) -> bool {
-        self.f() < p
-    }
-    fn normal(&mut self) -> f32 {
-        let (u1, u2) = (self.f().max(1e-7), self.f());
-        (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
-    }
+/// The generator of example `index`'s stream `stream` (1: its class, 2: its drawing): every
+/// example is drawn from its own generator, so it looks the same whatever else is drawn.
+fn example_rng(seed: u64, index: u64, stream: u64) -> SplitMix64 {
+    let mut r = SplitMix64::new(seed ^ index.wrapping_mul(GOLDEN) ^ stream.wrapping_mul(0xD1B5_4A32_D192_ED03));
+    r.next_u64();
+    r
 }
 
 fn hsv_to_rgb(h: f32, s: f32, v: f32) -> [f32; 3] {
@@ -133,7 +145,7 @@ fn hsv_to_rgb(h: f32, s: f32, v: f32) -> [f32; 3] {
 }
 
 /// A shape's colour: the category's hue ± 9°, saturation and value varied but never grey.
-fn shape_color(color: usize, rng: &mut Rng) -> [f32; 3] {
+fn shape_color(color: usize, rng: &mut SplitMix64) -> [f32; 3] {
     let (name, hue) = COLORS[color];
     let h = hue + rng.range(-9.0, 9.0);
     let (s, v) = match name {
@@ -193,8 +205,8 @@ fn in_polygon(poly: &[(f32, f32)], x: f32, y: f32) -> bool {
 }
 
 /// Smooth value noise in [0, 1] on a `cells`×`cells` lattice.
-fn value_noise(rng: &mut Rng, size: usize, cells: usize) -> Vec<f32> {
-    let lattice: Vec<f32> = (0..(cells + 1) * (cells + 1)).map(|_| rng.f()).collect();
+fn value_noise(rng: &mut SplitMix64, size: usize, cells: usize) -> Vec<f32> {
+    let lattice: Vec<f32> = (0..(cells + 1) * (cells + 1)).map(|_| rng.f32()).collect();
     let mut out = vec![0f32; size * size];
     for y in 0..size {
         for x in 0..size {
@@ -212,7 +224,7 @@ fn value_noise(rng: &mut Rng, size: usize, cells: usize) -> Vec<f32> {
     out
 }
 
-fn neutral(rng: &mut Rng) -> [f32; 3] {
+fn neutral(rng: &mut SplitMix64) -> [f32; 3] {
     // Greys and earth tones: low saturation.
     let v = rng.range(0.05, 0.97);
     let h = rng.range(20.0, 50.0);
@@ -222,7 +234,7 @@ fn neutral(rng: &mut Rng) -> [f32; 3] {
 /// The background and, when it is a plain named colour, its name. Plain with probability
 /// `1 - 0.6 · difficulty` (white, or with probability `difficulty` another neutral colour),
 /// otherwise a gradient, stripes, a checkerboard or smooth noise.
-fn background(rng: &mut Rng, size: usize, difficulty: f32) -> (Vec<[f32; 3]>, Option<&'static str>) {
+fn background(rng: &mut SplitMix64, size: usize, difficulty: f32) -> (Vec<[f32; 3]>, Option<&'static str>) {
     let n = size * size;
     let kind = if rng.chance(1.0 - 0.6 * difficulty) { 0 } else { 4 + rng.below(6) };
     match kind {
@@ -322,7 +334,7 @@ impl ShapesWorld {
 
     /// The class of example `index` of `split`.
     fn class_of(&self, index: u64, split: Split) -> (usize, usize) {
-        let mut rng = Rng::new(self.seed, index, 1);
+        let mut rng = example_rng(self.seed, index, 1);
         let pool = split_classes(split);
         pool[rng.below(pool.len())]
     }
@@ -335,7 +347,7 @@ impl ShapesWorld {
 
     /// An example of a given class (its look still varies with `index`).
     pub fn render(&self, index: u64, color: usize, shape: usize) -> Sample {
-        let mut rng = Rng::new(self.seed, index, 2);
+        let mut rng = example_rng(self.seed, index, 2);
         let size = self.size;
         let d = self.difficulty;
         let (mut px, bg_name) = background(&mut rng, size, d);
@@ -468,9 +480,9 @@ fn box_blur(px: &[[f32; 3]], size: usize) -> Vec<[f32; 3]> {
 }
 
 /// A varied English caption naming the colour and the shape.
-fn caption(rng: &mut Rng, color: usize, shape: usize, size: Option<&str>, bg: Option<&str>) -> String {
+fn caption(rng: &mut SplitMix64, color: usize, shape: usize, size: Option<&str>, bg: Option<&str>) -> String {
     let (c, s) = (COLORS[color].0, SHAPES[shape]);
-    let sized = |_: &mut Rng| match size {
+    let sized = |_: &mut SplitMix64| match size {
         Some(w) => format!("{w} {c} {s}"),
         None => format!("{c} {s}"),
     };
@@ -506,6 +518,35 @@ fn caption(rng: &mut Rng, color: usize, shape: usize, size: Option<&str>, bg: Op
         );
     }
     text
+}
+
+/// The `(colour, shape)` classes of `split`, in class order.
+fn split_classes(split: Split) -> Vec<(usize, usize)> {
+    (0..COLORS.len())
+        .flat_map(|c| (0..SHAPES.len()).map(move |s| (c, s)))
+        .filter(|&(c, s)| match split {
+            Split::Train => !is_held_out(c, s),
+            Split::HeldOut => is_held_out(c, s),
+            Split::All => true,
+        })
+        .collect()
+}
+
+/// `count` examples starting at example `first` of `split`, class-balanced: each run of as many
+/// examples as the split has classes holds every class once, in a seeded order per run. A
+/// contrastive batch that holds one class twice pushes its two captions apart as if they were
+/// wrong answers, so batches of up to 20 (the seen classes) hold no class twice. Example `i`
+/// looks the same whatever batch it falls in.
+pub fn balanced_batch(world: &ShapesWorld, split: Split, first: u64, count: usize) -> Vec<Sample> {
+    let pool = split_classes(split);
+    (first..first + count as u64)
+        .map(|idx| {
+            let round = idx / pool.len() as u64;
+            let order = permutation(pool.len(), world.seed, round);
+            let (c, s) = pool[order[(idx % pool.len() as u64) as usize]];
+            world.render(idx, c, s)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -570,121 +611,4 @@ mod tests {
             assert!(hue_hits > 40, "{}: {hue_hits} pixels of its hue", class_name(c, s));
         }
     }
-}
-
-/// The `(colour, shape)` classes of `split`, in class order.
-fn split_classes(split: Split) -> Vec<(usize, usize)> {
-    (0..COLORS.len())
-        .flat_map(|c| (0..SHAPES.len()).map(move |s| (c, s)))
-        .filter(|&(c, s)| match split {
-            Split::Train => !is_held_out(c, s),
-            Split::HeldOut => is_held_out(c, s),
-            Split::All => true,
-        })
-        .collect()
-}
-
-/// `count` examples starting at example `first` of `split`, class-balanced: each run of as many
-/// examples as the split has classes holds every class once, in a seeded order per run. A
-/// contrastive batch that holds one class twice pushes its two captions apart as if they were
-/// wrong answers, so batches of up to 20 (the seen classes) hold no class twice. Example `i`
-/// looks the same whatever batch it falls in.
-pub fn balanced_batch(world: &ShapesWorld, split: Split, first: u64, count: usize) -> Vec<Sample> {
-    let pool = split_classes(split);
-    (first..first + count as u64)
-        .map(|idx| {
-            let round = idx / pool.len() as u64;
-            let order = crate::train::permutation(pool.len(), world.seed, round);
-            let (c, s) = pool[order[(idx % pool.len() as u64) as usize]];
-            world.render(idx, c, s)
-        })
-        .collect()
-}
-
-/// The tiny CLIP trained on the shapes world: a 64×64 ViT (patch 8, width 128, 4 blocks) and a
-/// 3-block text transformer of width 96 over the real CLIP vocabulary, projected to 64
-/// dimensions. 5.9 M parameters, 80 % of them the token embedding table (49408 × 96); 11.8 MB in
-/// f16.
-pub fn tiny_clip_config() -> crate::ClipConfig {
-    use crate::config::{Activation, TextPooling};
-    let mut c = crate::ClipConfig::default();
-    c.text.hidden_size = 96;
-    c.text.intermediate_size = 384;
-    c.text.num_hidden_layers = 3;
-    c.text.num_attention_heads = 3;
-    c.text.hidden_act = Activation::QuickGelu;
-    c.text.pooling = TextPooling::FirstEos(49_407);
-    c.vision.hidden_size = 128;
-    c.vision.intermediate_size = 512;
-    c.vision.num_hidden_layers = 4;
-    c.vision.num_attention_heads = 4;
-    c.vision.image_size = [64, 64];
-    c.vision.patch_size = [8, 8];
-    c.vision.hidden_act = Activation::QuickGelu;
-    c.projection_dim = 64;
-    c
-}
-
-/// Zero-shot accuracy of a model on the shapes world.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct ShapesAccuracy {
-    /// Images of the held-out combinations, classified among all 24 class names.
-    pub held_out: f32,
-    /// Images of the 20 seen combinations, among all 24.
-    pub seen: f32,
-    /// All 24 classes.
-    pub overall: f32,
-    /// Accuracy per class, in [`class_names`] order.
-    pub per_class: Vec<(String, f32)>,
-}
-
-/// Seed offset of the evaluation images, so they are never training images.
-pub const EVAL_SEED_OFFSET: u64 = 0x5EED_E7A1;
-
-/// Classifies `per_class` fresh images of each of the 24 classes (rendered with a seed the
-/// training stream never uses, at `difficulty`) among the 24 class names with `templates`.
-pub async fn zero_shot_accuracy(
-    clip: &crate::Clip,
-    seed: u64,
-    per_class: usize,
-    templates: &crate::Templates,
-    difficulty: f32,
-) -> crate::Result<ShapesAccuracy> {
-    let size = render_size(clip.config().vision.image_size[0]);
-    let world = ShapesWorld::new(seed ^ EVAL_SEED_OFFSET, size).with_difficulty(difficulty);
-    let names = class_names();
-    let head = clip.classifier(&names, templates, None).await?;
-    let mut per = Vec::with_capacity(names.len());
-    let (mut held, mut held_n, mut seen, mut seen_n) = (0usize, 0usize, 0usize, 0usize);
-    for c in 0..COLORS.len() {
-        for s in 0..SHAPES.len() {
-            let class = c * SHAPES.len() + s;
-            let imgs: Vec<RgbImage> =
-                (0..per_class as u64).map(|i| world.render(i * 24 + class as u64, c, s).image).collect();
-            let embs = clip.embed_images(&imgs, None).await?;
-            let right = embs
-                .iter()
-                .filter(|e| {
-                    let p = head.probabilities(e, clip.logit_scale());
-                    let best = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|x| x.0);
-                    best == Some(class)
-                })
-                .count();
-            per.push((names[class].clone(), right as f32 / per_class.max(1) as f32));
-            if is_held_out(c, s) {
-                held += right;
-                held_n += per_class;
-            } else {
-                seen += right;
-                seen_n += per_class;
-            }
-        }
-    }
-    let frac = |a: usize, n: usize| if n == 0 { 0.0 } else { a as f32 / n as f32 };
-    Ok(ShapesAccuracy {
-        held_out: frac(held, held_n),
-        seen: frac(seen, seen_n),
-        overall: frac(held + seen, held_n + seen_n),
-        per_class: per,
-    })
 }
