@@ -32,36 +32,43 @@ import {
 } from "./ui.js";
 
 // =============================================================================================
-// THE RECIPE: the one place that says how the Learn view trains.
-//
-// It is the native `webclip train-shapes` recipe (the bundled model's): the learning-rate
-// schedule (warmup, then a cosine) and the curriculum (clean drawings for `curriculum` of the
-// steps, then a ramp to the cluttered world) span `steps`, and "Stop after" ends the run early.
-// Stopping early is then exactly the first N steps of `webclip train-shapes --seed S
-// --stop-after N` (the browser test checks the losses step by step). Measured natively (10
-// images per class), held-out combinations named right on clean drawings at step 2000: 75 %
-// (seed 1, the default), 87.5–92.5 % (seeds 0, 2, 3); at step 1500 55–57.5 % (seeds 1–3), hence
-// the default "Stop after" of 2000 (in index.html).
-// Runs with a schedule of their own do worse (1500 steps with their own cosine on clean drawings:
-// 50 %; 600 steps with the whole recipe squeezed in: 31 %): the rate has decayed before shape
-// is learnt.
-// (To be read from the wasm core later: these values and `difficultyAt` are all there is to swap;
-// the form's defaults and limits below follow them. index.html's prose names 6000 and 2400.)
-const RECIPE = {
-  steps: 6000, // the schedule's length
-  batch: 20, // pairs per step (the form's default and maximum)
-  lr: 5e-4, // the form's default
-  weightDecay: 0.1,
-  warmup: 600, // steps (10 % of the schedule)
-  curriculum: 0.4, // the clean share of the schedule
-};
+// THE RECIPE: how the Learn view trains is the native `webclip train-shapes` recipe, read from the
+// core (`model.shapesRecipe()`, defined once in crates/webclip/src/shapes/recipe.rs): the
+// learning-rate schedule (warmup, then a cosine) and the curriculum (clean drawings first, then a
+// ramp to the cluttered world) span `recipe.steps`, and "Stop after" ends the run early. Each
+// step's batch is the core's too (`model.shapesTrainingBatch({ seed, step })`), so stopping early
+// is exactly the first N steps of `webclip train-shapes --seed S --stop-after N` (the browser
+// test checks the losses step by step). Measured natively (10 images per class), held-out
+// combinations named right on clean drawings at step 2000: 75 % (seed 1, the default),
+// 87.5–92.5 % (seeds 0, 2, 3); at step 1500 55–57.5 % (seeds 1–3), hence the recipe's
+// `stopAfter` of 2000. Runs with a schedule of their own do worse (1500 steps with their own
+// cosine on clean drawings: 50 %; 600 steps with the whole recipe squeezed in: 31 %): the rate
+// has decayed before shape is learnt.
+let recipe = null;
 
-/** The native curriculum: clean for the first 40 % of the schedule, then a ramp to 1 over as many. */
-function difficultyAt(step) {
-  const ramp = Math.floor(RECIPE.curriculum * RECIPE.steps);
-  return ramp === 0 ? 1 : Math.min(1, Math.max(0, step - ramp) / ramp);
+/** The recipe, read from `model` the first time (every model of the package has the same one). */
+async function readRecipe(model) {
+  if (!recipe) {
+    recipe = await model.shapesRecipe();
+    applyRecipe();
+  }
+  return recipe;
 }
-// =============================================================================================
+
+/** The form's defaults and limits and the hint's numbers follow the recipe (a value set by
+ * `?steps=` or typed by the user stays). */
+function applyRecipe() {
+  le.steps.max = String(recipe.steps);
+  le.steps.defaultValue = String(recipe.stopAfter);
+  le.batch.max = String(recipe.batchSize);
+  le.batch.defaultValue = String(recipe.batchSize);
+  le.lr.defaultValue = recipe.lr.toExponential();
+  const clean = Math.floor(recipe.curriculum * recipe.steps);
+  for (const el of le.view.querySelectorAll("[data-recipe]")) {
+    el.textContent = String(el.dataset.recipe === "clean" ? clean : recipe[el.dataset.recipe]);
+  }
+  updateLearnControls();
+}
 
 const PROBE_SEED = 20240; // the fixed probe batch and galleries (not the training seed)
 const PROBE_COUNT = 12;
@@ -167,14 +174,15 @@ function canContinue() {
   }
 }
 
+/** "Stop after", within the recipe's schedule once the recipe is known. */
 function readStopAfter() {
-  return parseNumber(le.steps.value, "Stop after", { min: 1, max: RECIPE.steps, integer: true });
+  return parseNumber(le.steps.value, "Stop after", { min: 1, max: recipe?.steps ?? Infinity, integer: true });
 }
 
 function readLearnSettings() {
   return {
     steps: readStopAfter(),
-    batch: parseNumber(le.batch.value, "Pairs per step", { min: 2, max: RECIPE.batch, integer: true }),
+    batch: parseNumber(le.batch.value, "Pairs per step", { min: 2, max: recipe?.batchSize ?? Infinity, integer: true }),
     lr: parseNumber(le.lr.value, "Learning rate", { min: 1e-12, max: 1 }),
     seed: parseNumber(le.seed.value, "Seed", { min: 0, max: 2 ** 31, integer: true }),
   };
@@ -241,7 +249,7 @@ async function prepareProbe(model) {
 // ---- the run ----------------------------------------------------------------------------------
 
 async function learnCreate() {
-  const settings = readLearnSettings();
+  let settings = readLearnSettings();
   disposeLearn();
   const gen = run.gen;
   run.setState("loading");
@@ -254,12 +262,15 @@ async function learnCreate() {
   }
   learn.model = model;
   needTrainer(model);
+  const r = await readRecipe(model);
+  settings = readLearnSettings(); // again, now within the recipe's limits
   learn.trainer = await model.trainer({
     train: "all",
     lr: settings.lr,
-    weightDecay: RECIPE.weightDecay,
-    warmup: RECIPE.warmup,
-    steps: RECIPE.steps,
+    weightDecay: r.weightDecay,
+    warmup: r.warmup,
+    steps: r.steps,
+    gradClip: r.gradClip,
     batchSize: settings.batch,
     seed: settings.seed,
   });
@@ -292,11 +303,8 @@ function learnSteps() {
   const mapEvery = Math.max(10, Math.round(settings.steps / 12));
   return {
     total: settings.steps,
-    async batch(s) {
-      const difficulty = difficultyAt(s);
-      const b = await model.shapesBatch({ seed: settings.seed, first: s * settings.batch, count: settings.batch, difficulty, split: "train" });
-      return { ...b, difficulty };
-    },
+    // `s` steps are done: this is the batch of step s + 1, with its curriculum difficulty.
+    batch: (s) => model.shapesTrainingBatch({ seed: settings.seed, step: s + 1, batchSize: settings.batch }),
     train: (batch) => trainer.step(batch.images, batch.captions),
     async after(r, batch, last) {
       learn.difficulty = batch.difficulty;
@@ -347,7 +355,11 @@ async function learnPretrained() {
   disposeLearn();
   const gen = run.gen;
   run.setState("loading");
-  run.setStatus(`Loading the bundled model (trained natively: ${RECIPE.steps} steps of ${RECIPE.batch} pairs)…`);
+  run.setStatus(
+    recipe
+      ? `Loading the bundled model (trained natively: ${recipe.steps} steps of ${recipe.batchSize} pairs)…`
+      : "Loading the bundled model (trained natively)…",
+  );
   try {
     const model = await loadInWorker(SHAPES_URL, { backend: backendChoice() });
     if (run.stale(gen)) {
@@ -356,6 +368,7 @@ async function learnPretrained() {
     }
     learn.model = model;
     needTrainer(model);
+    await readRecipe(model);
     learn.trainer = await model.trainer({ train: "projections" });
     learn.mode = "pretrained";
     learn.settings = null;
@@ -368,7 +381,7 @@ async function learnPretrained() {
     drawLearn();
     run.setState("pretrained");
     run.setStatus(
-      `The bundled model, trained for ${RECIPE.steps} steps: a diagonal matrix, tight pairs, a high temperature. Try a held-out combination below.`,
+      `The bundled model, trained for ${recipe.steps} steps: a diagonal matrix, tight pairs, a high temperature. Try a held-out combination below.`,
     );
     if (le.query.value.trim()) await learnTry();
   } catch (e) {
@@ -495,19 +508,19 @@ async function learnMap() {
 
 function renderLearnProgress() {
   const total = learn.settings?.steps ?? 0;
-  const bs = learn.settings?.batch ?? RECIPE.batch;
+  const bs = learn.settings?.batch ?? recipe?.batchSize ?? 0;
   run.drawLoss({
     canvas: le.loss,
     total,
     reference: { value: Math.log(bs), label: `random guessing: ln ${bs} = ${Math.log(bs).toFixed(2)}` },
     empty:
       learn.mode === "pretrained"
-        ? `The bundled model was trained natively (${RECIPE.steps} steps); its curve is not stored.`
+        ? `The bundled model was trained natively (${recipe?.steps} steps); its curve is not stored.`
         : "Press “Start training”.",
     lossOut: le.lossVal,
     msOut: le.ms,
   });
-  le.step.textContent = learn.mode === "scratch" ? `${run.step} / ${total}` : learn.mode === "pretrained" ? `${RECIPE.steps} (native)` : "—";
+  le.step.textContent = learn.mode === "scratch" ? `${run.step} / ${total}` : learn.mode === "pretrained" ? `${recipe?.steps} (native)` : "—";
   if (run.running && run.step > run.startStep) {
     const per = (performance.now() - run.startedAt) / (run.step - run.startStep);
     le.eta.textContent = fmtDuration(per * (total - run.step));
@@ -640,7 +653,7 @@ async function learnTry() {
     const what = learn.mode === "pretrained" ? "the fully trained model" : `the model at step ${run.step}`;
     le.zsSummary.textContent = cls.heldOut
       ? `${right} of ${images.length} pictures of ${withArticle(q.name)} are named “${q.name}” by ${what} — a combination it never saw in training (chance: 1 in 24).`
-      : `${right} of ${images.length} pictures of ${withArticle(q.name)} are named correctly by ${what}. (${withArticle(q.name).replace(/^a/, "A")} is a seen combination; try a held-out one: purple star, orange circle, green square, yellow triangle.)`;
+      : `${right} of ${images.length} pictures of ${withArticle(q.name)} are named correctly by ${what}. (${withArticle(q.name).replace(/^a/, "A")} is a seen combination; try a held-out one: ${learn.classes.filter((c) => c.heldOut).map((c) => c.name).join(", ")}.)`;
   } catch (e) {
     if (gen !== tryGen) return;
     le.zsSummary.textContent = `Could not classify: ${errorMessage(e)}`;
@@ -649,12 +662,8 @@ async function learnTry() {
 
 // ---- the app's side ---------------------------------------------------------------------------
 
-/** Wires the view; its form's defaults and limits follow the recipe. */
+/** Wires the view; its form's defaults and limits follow the recipe once a model can say it. */
 export function init() {
-  le.steps.max = String(RECIPE.steps);
-  le.batch.max = String(RECIPE.batch);
-  le.batch.defaultValue = String(RECIPE.batch);
-  le.lr.defaultValue = RECIPE.lr.toExponential();
   le.start.addEventListener("click", learnStart);
   le.steps.addEventListener("input", updateLearnControls);
   le.stop.addEventListener("click", learnStop);
@@ -667,7 +676,13 @@ export function init() {
   });
   le.zsDifficulty.addEventListener("change", () => learnTry());
   redrawOnResize(le.view, drawLearn);
-  register({ holds: (model) => model === learn.model });
+  register({
+    holds: (model) => model === learn.model,
+    // Any model of the package knows the recipe: the first one the page loads fills the form.
+    modelChanged: ({ model }) => {
+      if (model && !recipe) readRecipe(model).catch(() => {});
+    },
+  });
 }
 
 /** Query parameters: ?steps= ("Stop after"). */

@@ -5,7 +5,7 @@
 // Why the page has no queue of model calls (it once had three: app.js, and two in train.js):
 // the package already runs the calls of one model, and of every trainer made from it, one at a
 // time in the order they are made (the worker proxy posts each call at once, in order, and the
-// worker puts it on that model's queue; only shapesBatch/shapesClasses, pure functions of their
+// worker puts it on that model's queue; only the shapes-world calls, pure functions of their
 // arguments, skip it). A page queue would only keep single calls in order, never a sequence
 // together; what the page needs kept together is kept by awaiting: a step is sent once the
 // previous step, its measurements and its save have come back, and the two calls of a save

@@ -6,7 +6,7 @@ import { checkImages, isImageBitmap } from "./images.js";
 import { checkBackend, checkClassifyOptions, checkPrecision, checkSource, checkTexts, progressReporter } from "./model.js";
 import type { ModelInfo, Op, RequestBody, Results, WorkerLoadSettings, WorkerMessage, WorkerRequest } from "./protocol.js";
 import { SERVING_HINT, absoluteUrl, describe, prebundledFile } from "./source.js";
-import { checkExportOptions, checkShapesOptions, checkState, checkTrainerOptions } from "./train.js";
+import { checkExportOptions, checkShapesOptions, checkShapesTrainingOptions, checkState, checkTrainerOptions } from "./train.js";
 import type {
   Backend,
   ClassifyOptions,
@@ -24,6 +24,8 @@ import type {
   ShapesBatch,
   ShapesBatchOptions,
   ShapesClass,
+  ShapesRecipe,
+  ShapesTrainingBatchOptions,
   StepResult,
   TemplateSetName,
   TrainerOptions,
@@ -269,6 +271,17 @@ class WorkerClipModel implements ClipModel {
   async shapesClasses(): Promise<ShapesClass[]> {
     this.#check();
     return this.#channel.call({ op: "shapesClasses" });
+  }
+
+  async shapesRecipe(): Promise<ShapesRecipe> {
+    this.#check();
+    return this.#channel.call({ op: "shapesRecipe" });
+  }
+
+  async shapesTrainingBatch(options: ShapesTrainingBatchOptions): Promise<ShapesBatch> {
+    const opts = checkShapesTrainingOptions(options);
+    this.#check();
+    return this.#channel.call({ op: "shapesTrainingBatch", options: opts });
   }
 
   dispose(): void {

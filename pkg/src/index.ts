@@ -3,35 +3,8 @@
 export { loadModel } from "./model.js";
 export { loadModelInWorker } from "./client.js";
 export { DEFAULT_CACHE } from "./source.js";
-export type {
-  Backend,
-  BackendChoice,
-  Precision,
-  PrecisionChoice,
-  ClassifyOptions,
-  ClipModel,
-  ClipTrainer,
-  Evaluation,
-  ExportOptions,
-  ExportedModel,
-  FileData,
-  ImageInput,
-  LabelProb,
-  LoadOptions,
-  ModelFilesSource,
-  ModelSource,
-  Progress,
-  RankEntry,
-  ShapesBatch,
-  ShapesBatchOptions,
-  ShapesClass,
-  StepResult,
-  TemplateSetName,
-  Templates,
-  TrainMode,
-  TrainerOptions,
-  WorkerLoadOptions,
-} from "./types.js";
+// Every public type (ClipModel, LoadOptions, TrainerOptions, ShapesRecipe, …).
+export type * from "./types.js";
 export type { WorkerMessage, WorkerRequest, WorkerResponse } from "./protocol.js";
 
 import { DEFAULT_CACHE } from "./source.js";

@@ -1,11 +1,21 @@
 // The model on the current thread (main thread or inside a worker): the wasm core wrapped with
 // types, a call queue, and the error policy (core errors pass through; a trap poisons).
 
-import init, { Images, Model, lastPanic, shapesBatch, shapesClasses, templateSet, wasmMemoryBytes } from "../wasm/webclip_wasm.js";
+import init, {
+  Images,
+  Model,
+  lastPanic,
+  shapesBatch,
+  shapesClasses,
+  shapesRecipe,
+  shapesTrainingBatch,
+  templateSet,
+  wasmMemoryBytes,
+} from "../wasm/webclip_wasm.js";
 import type { Trainer } from "../wasm/webclip_wasm.js";
 import { checkImages, toWasmImages } from "./images.js";
 import { SERVING_HINT, absoluteUrl, checkFilesSource, describe, fetchFolder, filesFromObject, prebundledFile } from "./source.js";
-import { checkExportOptions, checkShapesOptions, checkState, checkTrainerOptions } from "./train.js";
+import { checkExportOptions, checkShapesOptions, checkShapesTrainingOptions, checkState, checkTrainerOptions } from "./train.js";
 import type {
   Backend,
   BackendChoice,
@@ -26,6 +36,8 @@ import type {
   ShapesBatch,
   ShapesBatchOptions,
   ShapesClass,
+  ShapesRecipe,
+  ShapesTrainingBatchOptions,
   StepResult,
   TemplateSetName,
   TrainerOptions,
@@ -339,19 +351,18 @@ export class LocalClipModel implements ClipModel {
   async shapesBatch(options: ShapesBatchOptions): Promise<ShapesBatch> {
     const o = checkShapesOptions(options);
     if (!this.#model) throw new Error("model disposed");
-    return guarded(async () => {
-      const batch = shapesBatch(o.seed, o.first, o.count, o.difficulty, o.split) as { images: Images; captions: string[]; classes: string[] };
-      try {
-        const images: ImageData[] = [];
-        for (let i = 0; i < batch.images.length; i++) {
-          const { width, height, data } = batch.images.toRgba(i) as { width: number; height: number; data: Uint8ClampedArray<ArrayBuffer> };
-          images.push(new ImageData(data, width, height));
-        }
-        return { images, captions: batch.captions, classes: batch.classes };
-      } finally {
-        batch.images.free();
-      }
-    });
+    return guarded(async () => shapesFromWasm(shapesBatch(o.seed, o.first, o.count, o.difficulty, o.split) as WasmShapes));
+  }
+
+  async shapesTrainingBatch(options: ShapesTrainingBatchOptions): Promise<ShapesBatch> {
+    const o = checkShapesTrainingOptions(options);
+    if (!this.#model) throw new Error("model disposed");
+    return guarded(async () => shapesFromWasm(shapesTrainingBatch(o.seed, o.step, o.batchSize) as WasmShapes));
+  }
+
+  async shapesRecipe(): Promise<ShapesRecipe> {
+    if (!this.#model) throw new Error("model disposed");
+    return guarded(async () => shapesRecipe() as ShapesRecipe);
   }
 
   async shapesClasses(): Promise<ShapesClass[]> {
@@ -365,6 +376,30 @@ export class LocalClipModel implements ClipModel {
     for (const t of [...this.#trainers]) t.dispose();
     // Safe while a call runs: the call holds its own reference to the weights.
     if (model && !fatal) model.free();
+  }
+}
+
+/** A shapes-world batch as the wasm bindings give it. */
+interface WasmShapes {
+  images: Images;
+  captions: string[];
+  classes: string[];
+  difficulty?: number;
+}
+
+/** The batch with its images as ImageData (the wasm `Images` is freed). */
+function shapesFromWasm(batch: WasmShapes): ShapesBatch {
+  try {
+    const images: ImageData[] = [];
+    for (let i = 0; i < batch.images.length; i++) {
+      const { width, height, data } = batch.images.toRgba(i) as { width: number; height: number; data: Uint8ClampedArray<ArrayBuffer> };
+      images.push(new ImageData(data, width, height));
+    }
+    const out: ShapesBatch = { images, captions: batch.captions, classes: batch.classes };
+    if (batch.difficulty !== undefined) out.difficulty = batch.difficulty;
+    return out;
+  } finally {
+    batch.images.free();
   }
 }
 

@@ -20,6 +20,8 @@ import type {
   ShapesBatch,
   ShapesBatchOptions,
   ShapesClass,
+  ShapesRecipe,
+  ShapesTrainingBatchOptions,
   StepResult,
   TrainerOptions,
 } from "./types.js";
@@ -51,7 +53,9 @@ export type WorkerRequest =
   | { id: number; op: "trainerReset"; trainer: number }
   | { id: number; op: "trainerDispose"; trainer: number }
   | { id: number; op: "shapesBatch"; options: ShapesBatchOptions }
-  | { id: number; op: "shapesClasses" };
+  | { id: number; op: "shapesClasses" }
+  | { id: number; op: "shapesRecipe" }
+  | { id: number; op: "shapesTrainingBatch"; options: ShapesTrainingBatchOptions };
 
 export type Op = WorkerRequest["op"];
 
@@ -93,6 +97,9 @@ export interface Results {
   /** The images' pixel buffers are transferred. */
   shapesBatch: ShapesBatch;
   shapesClasses: ShapesClass[];
+  shapesRecipe: ShapesRecipe;
+  /** The images' pixel buffers are transferred. */
+  shapesTrainingBatch: ShapesBatch;
 }
 
 export type OkResponse = { [O in Op]: { id: number; type: "response"; ok: true; op: O; result: Results[O] } }[Op];

@@ -2,7 +2,7 @@
 // page side of the worker variant, so a TypeError is thrown before anything is sent).
 
 import { describe } from "./source.js";
-import type { ExportOptions, ShapesBatchOptions, TrainerOptions } from "./types.js";
+import type { ExportOptions, ShapesBatchOptions, ShapesTrainingBatchOptions, TrainerOptions } from "./types.js";
 
 const TRAINER_KEYS = ["train", "lockImage", "lockText", "lr", "weightDecay", "warmup", "batchSize", "seed", "steps", "gradClip"] as const;
 
@@ -92,4 +92,22 @@ export function checkShapesOptions(options: unknown): Required<ShapesBatchOption
   const split = o.split ?? "train";
   if (split !== "train" && split !== "heldout" && split !== "all") throw new TypeError(`options.split must be "train", "heldout" or "all", got ${show(split)}`);
   return { seed: seed as number, first: o.first as number, count: o.count as number, difficulty, split };
+}
+
+export function checkShapesTrainingOptions(options: unknown): Required<ShapesTrainingBatchOptions> {
+  if (options === null || typeof options !== "object" || Array.isArray(options)) {
+    throw new TypeError(`shapesTrainingBatch options must be an object {seed?, step, batchSize?}, got ${describe(options)}`);
+  }
+  const o = options as Record<string, unknown>;
+  for (const key of Object.keys(o)) {
+    if (!["seed", "step", "batchSize"].includes(key)) {
+      throw new TypeError(`unknown shapesTrainingBatch option ${JSON.stringify(key)}: the options are seed, step, batchSize`);
+    }
+  }
+  const seed = o.seed ?? 0;
+  integer(seed, "options.seed", 0, 0xffffffff);
+  integer(o.step, "options.step", 1, 0xffffffff);
+  const batchSize = o.batchSize ?? 20;
+  integer(batchSize, "options.batchSize", 2, 1024);
+  return { seed: seed as number, step: o.step as number, batchSize: batchSize as number };
 }

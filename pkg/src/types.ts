@@ -253,6 +253,39 @@ export interface ShapesBatch {
   captions: string[];
   /** Class name of each example ("red circle", …). */
   classes: string[];
+  /** The curriculum's difficulty the batch was drawn at (training batches only). */
+  difficulty?: number;
+}
+
+/** The training batch of one step of the shapes recipe: exactly `webclip train-shapes`' batch. */
+export interface ShapesTrainingBatchOptions {
+  /** World seed (the run's seed). Default 0. */
+  seed?: number;
+  /** The step, counting from 1. */
+  step: number;
+  /** Pairs per step, 2 … 1024 (default: the recipe's 20; up to 20 every pair is a different class). */
+  batchSize?: number;
+}
+
+/**
+ * The recipe that trains the tiny shapes CLIP from scratch (`webclip train-shapes`, the demo
+ * page's Learn view): defined once in the Rust core.
+ */
+export interface ShapesRecipe {
+  /** Steps of the whole schedule (the cosine reaches 0 there; the curriculum spans it). */
+  steps: number;
+  batchSize: number;
+  lr: number;
+  weightDecay: number;
+  /** Linear warmup steps. */
+  warmup: number;
+  gradClip: number;
+  /** Clean drawings for this fraction of the steps, then a ramp to the full world over as many. */
+  curriculum: number;
+  /** Side of the model's square input. */
+  imageSize: number;
+  /** Where a demo stops by default (the first steps of this schedule). */
+  stopAfter: number;
 }
 
 export interface ShapesClass {
@@ -306,6 +339,10 @@ export interface ClipModel {
   shapesBatch(options: ShapesBatchOptions): Promise<ShapesBatch>;
   /** The shapes world's 24 classes and which 4 are held out of training. */
   shapesClasses(): Promise<ShapesClass[]>;
+  /** The shapes training recipe (schedule, curriculum, batch size). */
+  shapesRecipe(): Promise<ShapesRecipe>;
+  /** The recipe's training batch of one step (class-balanced, at the curriculum's difficulty). */
+  shapesTrainingBatch(options: ShapesTrainingBatchOptions): Promise<ShapesBatch>;
   /** Frees the model and its trainers (and ends its worker). Later calls reject with "model disposed". */
   dispose(): void;
 }

@@ -107,6 +107,10 @@ async function handle(req: WorkerRequest): Promise<Results[Op]> {
       return loaded().shapesBatch(req.options);
     case "shapesClasses":
       return loaded().shapesClasses();
+    case "shapesRecipe":
+      return loaded().shapesRecipe();
+    case "shapesTrainingBatch":
+      return loaded().shapesTrainingBatch(req.options);
   }
 }
 
@@ -121,6 +125,7 @@ function transferables(req: WorkerRequest, result: Results[Op]): Transferable[] 
     case "trainerSaveState":
       return [(result as Uint8Array).buffer as ArrayBuffer];
     case "shapesBatch":
+    case "shapesTrainingBatch":
       return (result as ShapesBatch).images.map((img) => img.data.buffer as ArrayBuffer);
     default:
       return [];
