@@ -9,9 +9,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// A fuzz target's body (`webclip::fuzz::<target>`).
+type Body = fn(&[u8]);
+
 /// Every fuzz target with its body. A target added to fuzz/ without a line here fails
 /// `every_target_is_replayed`.
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+const TARGETS: &[(&str, Body)] = &[
     ("safetensors", webclip::fuzz::safetensors),
     ("hf_config", webclip::fuzz::hf_config),
     ("open_clip_config", webclip::fuzz::open_clip_config),
@@ -36,7 +39,7 @@ fn files(dir: &Path) -> Option<Vec<PathBuf>> {
     Some(out)
 }
 
-fn replay(target: &str, body: fn(&[u8])) {
+fn replay(target: &str, body: Body) {
     let start = Instant::now();
     let corpus = fuzz_dir().join("corpus").join(target);
     let corpus_files = files(&corpus).unwrap_or_else(|| panic!("{} is missing", corpus.display()));
