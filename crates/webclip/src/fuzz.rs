@@ -14,13 +14,8 @@
 
 use std::sync::OnceLock;
 
-// `Init` and `WeightSource` are moving from `loader` to `model`: the two globs find them in
-// either home, so this file compiles on both sides of that move.
-#[allow(unused_imports)]
-use crate::loader::*;
-use crate::loader::{SafetensorsSource, inspect, open_clip_key};
-#[allow(unused_imports)]
-use crate::model::*;
+use crate::loader::{Naming, OPEN_CLIP_RENAMES, SafetensorsSource, inspect, open_clip_key};
+use crate::model::{Init, WeightSource};
 use crate::preprocess::{decode, preprocess, probe};
 use crate::train::TrainerState;
 use crate::{ClipConfig, PreprocessConfig, Templates, Tokenizer};
@@ -52,7 +47,7 @@ pub fn safetensors(data: &[u8]) {
         return;
     };
     let _ = source.dtype();
-    let open_clip = source.naming() == crate::loader::Naming::OpenClip;
+    let open_clip = source.naming() == Naming::OpenClip;
     for (name, (_dtype, shape)) in &table {
         if open_clip {
             for (hf, request) in open_clip_requests(name, shape) {
@@ -91,7 +86,7 @@ fn open_clip_requests(name: &str, stored: &[usize]) -> Vec<(String, Vec<usize>)>
         (".attn.out_proj.", ".self_attn.out_proj."),
     ];
     let mut out = Vec::new();
-    for (hf_prefix, oc_prefix) in crate::loader::OPEN_CLIP_RENAMES {
+    for (hf_prefix, oc_prefix) in OPEN_CLIP_RENAMES {
         let Some(rest) = name.strip_prefix(oc_prefix) else {
             continue;
         };
@@ -133,45 +128,25 @@ fn open_clip_requests(name: &str, stored: &[usize]) -> Vec<(String, Vec<usize>)>
 /// Checks that an accepted model config keeps the promises the model builder relies on.
 fn check_clip_config(c: &ClipConfig) {
     let within = |x: usize, max: usize| (1..=max).contains(&x);
-    // The tower sizes are read from the Debug text by their HF names, not through the fields,
-    // so the check does not depend on how the config structs group them.
-    let debug = format!("{c:?}");
-    let mut seen = 0;
-    for (name, value) in named_numbers(&debug) {
-        let max = match name {
-            "hidden_size" | "projection_dim" => MAX_WIDTH,
-            "intermediate_size" => MAX_WIDTH * 8,
-            "num_hidden_layers" => MAX_LAYERS,
-            "num_attention_heads" => MAX_WIDTH,
-            "vocab_size" => MAX_VOCAB,
-            "max_position_embeddings" => MAX_POSITIONS,
-            "layer_norm_eps" | "logit_scale_init_value" => {
-                assert!(value.is_finite(), "{name} = {value}");
-                continue;
-            }
-            _ => continue,
-        };
-        assert!(value.fract() == 0.0 && within(value as usize, max), "{name} = {value} accepted");
-        seen += 1;
+    let (t, v) = (&c.text, &c.vision);
+    for (tower, e) in [("text", &t.encoder), ("vision", &v.encoder)] {
+        assert!(within(e.hidden_size, MAX_WIDTH), "{tower} hidden_size {}", e.hidden_size);
+        assert!(within(e.intermediate_size, MAX_WIDTH * 8), "{tower} intermediate_size {}", e.intermediate_size);
+        assert!(within(e.num_hidden_layers, MAX_LAYERS), "{tower} layers {}", e.num_hidden_layers);
+        assert!(within(e.num_attention_heads, e.hidden_size), "{tower} heads {}", e.num_attention_heads);
+        assert!(e.hidden_size.is_multiple_of(e.num_attention_heads));
+        assert!(e.layer_norm_eps.is_finite());
     }
-    // Two towers of four sizes, vocab, positions and the projection: a Debug format that hid
-    // them would make this check vacuous.
-    assert!(seen >= 11, "only {seen} sizes found in {debug}");
-    let v = &c.vision;
+    assert!(within(t.vocab_size, MAX_VOCAB), "vocab_size {}", t.vocab_size);
+    assert!(within(t.max_position_embeddings, MAX_POSITIONS), "positions {}", t.max_position_embeddings);
     assert_eq!(v.num_channels, 3);
     for (&image, &patch) in v.image_size.iter().zip(&v.patch_size) {
         assert!(within(image, MAX_IMAGE_SIDE) && within(patch, image) && image.is_multiple_of(patch));
     }
     assert!(v.num_positions() >= 2);
+    assert!(within(c.projection_dim, MAX_WIDTH), "projection_dim {}", c.projection_dim);
+    assert!(c.logit_scale_init_value.is_finite());
     assert!(c.validate("fuzz").is_ok());
-}
-
-/// Every `name: number` pair of a Debug text (`{ hidden_size: 512, … }`).
-fn named_numbers(debug: &str) -> impl Iterator<Item = (&str, f64)> {
-    debug.split([',', '{', '}', '(', ')', '[', ']']).filter_map(|part| {
-        let (name, value) = part.split_once(':')?;
-        Some((name.trim(), value.trim().parse::<f64>().ok()?))
-    })
 }
 
 /// Checks that an accepted preprocessing config gives a bounded, finite output.
