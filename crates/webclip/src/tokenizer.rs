@@ -31,6 +31,11 @@ impl Tokenizer {
         if bytes.is_empty() {
             return Err(Error::Tokenizer("tokenizer.json is empty".into()));
         }
+        // The syntax is checked first because the tokenizers crate panics (an `expect` in its
+        // decoder deserializer) on a syntax error inside the `decoder` value instead of
+        // returning it; found by fuzz/fuzz_targets/tokenizer_json.rs.
+        serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+            .map_err(|e| Error::Tokenizer(format!("tokenizer.json is not valid JSON ({e})")))?;
         let mut inner = tokenizers::Tokenizer::from_bytes(bytes)
             .map_err(|e| Error::Tokenizer(format!("tokenizer.json could not be loaded: {e}")))?;
         inner
