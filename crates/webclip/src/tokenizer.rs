@@ -31,11 +31,13 @@ impl Tokenizer {
         if bytes.is_empty() {
             return Err(Error::Tokenizer("tokenizer.json is empty".into()));
         }
-        // The syntax is checked first because the tokenizers crate panics (an `expect` in its
-        // decoder deserializer) on a syntax error inside the `decoder` value instead of
-        // returning it; found by fuzz/fuzz_targets/tokenizer_json.rs.
-        serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
-            .map_err(|e| Error::Tokenizer(format!("tokenizer.json is not valid JSON ({e})")))?;
+        // Parsed here first because the tokenizers crate panics instead of returning an error on
+        // some bad files (found by fuzz/fuzz_targets/tokenizer_json.rs): a JSON error inside the
+        // `decoder` value, invalid escapes included (an `expect` in its deserializer), and a
+        // post-processor template naming a special token it does not define (at the first encode).
+        let json: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Tokenizer(format!("tokenizer.json could not be loaded: not valid JSON ({e})")))?;
+        check_post_processor(json.get("post_processor"))?;
         let mut inner = tokenizers::Tokenizer::from_bytes(bytes)
             .map_err(|e| Error::Tokenizer(format!("tokenizer.json could not be loaded: {e}")))?;
         inner
@@ -76,6 +78,40 @@ impl Tokenizer {
             self.inner.encode(text, true).map_err(|e| Error::Tokenizer(format!("could not tokenize text: {e}")))?;
         Ok(enc.get_ids().to_vec())
     }
+}
+
+/// Checks that every `TemplateProcessing` template (also inside a `Sequence`) uses only special
+/// tokens its `special_tokens` map defines: tokenizers loads such a file, then panics on the
+/// first encode.
+fn check_post_processor(p: Option<&serde_json::Value>) -> Result<()> {
+    use serde_json::Value;
+    let Some(p) = p else {
+        return Ok(());
+    };
+    match p.get("type").and_then(Value::as_str) {
+        Some("Sequence") => {
+            for inner in p.get("processors").and_then(Value::as_array).into_iter().flatten() {
+                check_post_processor(Some(inner))?;
+            }
+        }
+        Some("TemplateProcessing") => {
+            let defined = p.get("special_tokens").and_then(Value::as_object);
+            for template in ["single", "pair"] {
+                for piece in p.get(template).and_then(Value::as_array).into_iter().flatten() {
+                    if let Some(id) = piece.get("SpecialToken").and_then(|s| s.get("id")).and_then(Value::as_str)
+                        && !defined.is_some_and(|d| d.contains_key(id))
+                    {
+                        return Err(Error::Tokenizer(format!(
+                            "tokenizer.json: the post_processor's {template} template uses the special token {id:?}, \
+                             which its special_tokens do not define"
+                        )));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
 }
 
 /// A padded batch of token ids ready for the text tower.
