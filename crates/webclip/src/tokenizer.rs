@@ -82,34 +82,28 @@ impl Tokenizer {
 
 /// Checks that every `TemplateProcessing` template (also inside a `Sequence`) uses only special
 /// tokens its `special_tokens` map defines: tokenizers loads such a file, then panics on the
-/// first encode.
+/// first encode. Templates are recognised by their `single`/`pair` lists, not by `type`,
+/// because tokenizers also accepts a post-processor without one (found by the fuzzer).
 fn check_post_processor(p: Option<&serde_json::Value>) -> Result<()> {
     use serde_json::Value;
     let Some(p) = p else {
         return Ok(());
     };
-    match p.get("type").and_then(Value::as_str) {
-        Some("Sequence") => {
-            for inner in p.get("processors").and_then(Value::as_array).into_iter().flatten() {
-                check_post_processor(Some(inner))?;
+    for inner in p.get("processors").and_then(Value::as_array).into_iter().flatten() {
+        check_post_processor(Some(inner))?;
+    }
+    let defined = p.get("special_tokens").and_then(Value::as_object);
+    for template in ["single", "pair"] {
+        for piece in p.get(template).and_then(Value::as_array).into_iter().flatten() {
+            if let Some(id) = piece.get("SpecialToken").and_then(|s| s.get("id")).and_then(Value::as_str)
+                && !defined.is_some_and(|d| d.contains_key(id))
+            {
+                return Err(Error::Tokenizer(format!(
+                    "tokenizer.json: the post_processor's {template} template uses the special token {id:?}, \
+                     which its special_tokens do not define"
+                )));
             }
         }
-        Some("TemplateProcessing") => {
-            let defined = p.get("special_tokens").and_then(Value::as_object);
-            for template in ["single", "pair"] {
-                for piece in p.get(template).and_then(Value::as_array).into_iter().flatten() {
-                    if let Some(id) = piece.get("SpecialToken").and_then(|s| s.get("id")).and_then(Value::as_str)
-                        && !defined.is_some_and(|d| d.contains_key(id))
-                    {
-                        return Err(Error::Tokenizer(format!(
-                            "tokenizer.json: the post_processor's {template} template uses the special token {id:?}, \
-                             which its special_tokens do not define"
-                        )));
-                    }
-                }
-            }
-        }
-        _ => {}
     }
     Ok(())
 }
