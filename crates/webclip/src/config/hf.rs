@@ -205,5 +205,10 @@ mod tests {
         assert!(e.contains("1..=256"), "{e}");
         let e = err(br#"{"text_config": 5}"#);
         assert!(e.contains("text_config must be an object"), "{e}");
+        let e = err(br#"{"vision_config": {"layer_norm_eps": 0}}"#);
+        assert!(e.contains("vision layer_norm_eps must be a positive number"), "{e}");
+        // Each size within its bound, their product not: 4096² pixels in 1-pixel patches.
+        let e = err(br#"{"vision_config": {"image_size": 4096, "patch_size": 1}}"#);
+        assert!(e.contains("16777217 positions"), "{e}");
     }
 }

@@ -91,6 +91,12 @@ pub struct EncoderConfig {
 impl EncoderConfig {
     /// Checks that the heads split the width; `tower` names it in the error.
     fn validate(&self, file: &str, tower: &str) -> Result<()> {
+        if !(self.layer_norm_eps.is_finite() && self.layer_norm_eps > 0.0) {
+            return Err(Error::config(
+                file,
+                format!("{tower} layer_norm_eps must be a positive number, got {}", self.layer_norm_eps),
+            ));
+        }
         if !self.hidden_size.is_multiple_of(self.num_attention_heads) {
             return Err(Error::config(
                 file,
@@ -233,6 +239,18 @@ impl ClipConfig {
                     format!("vision image_size {:?} is not a multiple of patch_size {:?}", v.image_size, v.patch_size),
                 ));
             }
+        }
+        // Each size is bounded on its own (`crate::json`); the patch grid is their product.
+        if v.num_positions() > MAX_POSITIONS {
+            return Err(Error::config(
+                file,
+                format!(
+                    "vision image_size {:?} with patch_size {:?} makes {} positions, over the {MAX_POSITIONS} webclip accepts",
+                    v.image_size,
+                    v.patch_size,
+                    v.num_positions()
+                ),
+            ));
         }
         if (t.bos_token_id as usize) >= t.vocab_size && t.bos_token_id != 0 {
             return Err(Error::config(

@@ -14,7 +14,9 @@ use super::{
 };
 use crate::error::{Error, Result};
 use crate::json::{Fields, parse_object};
-use crate::preprocess::config::{AlphaMode, CLIP_MEAN, CLIP_STD, CropRounding, Filter, PreprocessConfig, Resize};
+use crate::preprocess::config::{
+    AlphaMode, CLIP_MEAN, CLIP_STD, CropRounding, Filter, MIN_STD, PreprocessConfig, Resize, degenerate_std,
+};
 
 const FILE: &str = "open_clip_config.json";
 
@@ -161,10 +163,8 @@ fn preprocess(p: &Map<String, Value>, image_size: [usize; 2]) -> Result<Preproce
         }
         other => return Err(r.error("resize_mode", format!("= {other:?} is not supported"))),
     }
-    if let Some(s) = c.std
-        && s.contains(&0.0)
-    {
-        return Err(r.error("std", "contains 0"));
+    if c.std.is_some_and(degenerate_std) {
+        return Err(r.error("std", format!("contains 0 (or a value under {MIN_STD})")));
     }
     Ok(c)
 }

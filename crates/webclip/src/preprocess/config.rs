@@ -12,6 +12,15 @@ pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 /// See [`CLIP_MEAN`].
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
 
+/// The smallest standard deviation normalisation accepts: below it a pixel divided by it
+/// overflows f32 (real ones are around 0.27 or 0.5).
+pub(crate) const MIN_STD: f32 = 1e-6;
+
+/// Whether a std would divide pixels by (nearly) zero.
+pub(crate) fn degenerate_std(std: [f32; 3]) -> bool {
+    std.iter().any(|s| s.abs() < MIN_STD)
+}
+
 /// How the image is brought to the model's input size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Resize {
@@ -150,10 +159,8 @@ impl PreprocessConfig {
         } else {
             (None, None)
         };
-        if let Some(s) = std
-            && s.contains(&0.0)
-        {
-            return Err(Error::config(FILE, "image_std contains 0"));
+        if std.is_some_and(degenerate_std) {
+            return Err(Error::config(FILE, format!("image_std contains 0 (or a value under {MIN_STD})")));
         }
         Ok(PreprocessConfig {
             resize,

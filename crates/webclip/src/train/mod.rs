@@ -577,7 +577,7 @@ impl TrainerState {
             *e = vals;
         }
         Ok(TrainerState {
-            step: num("step")?.unwrap_or(0) as usize,
+            step: usize::try_from(num("step")?.unwrap_or(0)).map_err(|_| bad("step is out of range".into()))?,
             updates: num("updates")?.unwrap_or(0),
             moments: moments.into_iter().map(|(k, (m, v))| (k, m, v)).collect(),
         })
