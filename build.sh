@@ -195,6 +195,7 @@ fixtures() {
         "$HOME/.cache/refenv/bin/pip" install -q -r tests/reference/requirements.txt
     fi
     "$py" tests/reference/generate.py
+    "$py" tests/reference/generate_siglip.py
 }
 
 cmd="${1:-build}"

@@ -47,7 +47,7 @@ pub fn read_model_dir_tokenizer(dir: &Path) -> Result<(Vec<u8>, usize)> {
     check_dir(dir)?;
     let tokenizer = tokenizer_bytes(dir)?;
     let context = if let Some(c) = optional(dir, "config.json")? {
-        webclip::ClipConfig::from_hf_json(&c)?.context_length()
+        webclip::ClipConfig::from_config_json(&c)?.context_length()
     } else if let Some(c) = optional(dir, "open_clip_config.json")? {
         webclip::ClipConfig::from_open_clip_json(&c)?.0.context_length()
     } else {
@@ -59,13 +59,19 @@ pub fn read_model_dir_tokenizer(dir: &Path) -> Result<(Vec<u8>, usize)> {
 fn tokenizer_bytes(dir: &Path) -> Result<Vec<u8>> {
     match optional(dir, "tokenizer.json")? {
         Some(b) => Ok(b),
+        None if dir.join("spiece.model").exists() => Err(missing(
+            dir,
+            "tokenizer.json",
+            "this folder has only a SentencePiece model (spiece.model); webclip reads tokenizer.json: \
+             write one with transformers (AutoTokenizer.from_pretrained(folder).save_pretrained(folder))",
+        )),
         None if dir.join("vocab.json").exists() => Err(missing(
             dir,
             "tokenizer.json",
             "this folder has only the slow tokenizer files (vocab.json, merges.txt); \
              save it once with transformers' CLIPTokenizerFast to get tokenizer.json",
         )),
-        None => Err(missing(dir, "tokenizer.json", "the CLIP tokenizer file (every HF CLIP repo has one)")),
+        None => Err(missing(dir, "tokenizer.json", "the tokenizer file (every HF CLIP and SigLIP 2 repo has one)")),
     }
 }
 
@@ -78,7 +84,7 @@ pub fn read_model_dir(dir: &Path) -> Result<ModelFiles> {
         return Err(missing(
             dir,
             "config.json",
-            "an HF CLIP folder has config.json (an OpenCLIP one, open_clip_config.json)",
+            "an HF CLIP or SigLIP folder has config.json (an OpenCLIP one, open_clip_config.json)",
         ));
     }
     let candidates = if config.is_some() {
@@ -102,5 +108,6 @@ pub fn read_model_dir(dir: &Path) -> Result<ModelFiles> {
     };
     let tokenizer = tokenizer_bytes(dir)?;
     let preprocessor = optional(dir, "preprocessor_config.json")?;
-    Ok(ModelFiles { config, open_clip_config, weights, tokenizer, preprocessor })
+    let tokenizer_config = optional(dir, "tokenizer_config.json")?;
+    Ok(ModelFiles { config, open_clip_config, weights, tokenizer, preprocessor, tokenizer_config })
 }

@@ -259,8 +259,11 @@ fn run(cli: Cli) -> Result<()> {
                 image_embeds: Vec<Vec<f32>>,
                 text_embeds: Vec<Vec<f32>>,
                 logit_scale: f32,
+                /// SigLIP only.
+                #[serde(skip_serializing_if = "Option::is_none")]
+                logit_bias: Option<f32>,
             }
-            let out = Out { image_embeds, text_embeds, logit_scale: clip.logit_scale() };
+            let out = Out { image_embeds, text_embeds, logit_scale: clip.logit_scale(), logit_bias: clip.logit_bias() };
             if json {
                 print_json(&out)?;
             } else {
@@ -271,11 +274,16 @@ fn run(cli: Cli) -> Result<()> {
                     println!("{t:?}\t{}", preview(e));
                 }
                 println!("logit_scale\t{} (temperature ×{:.2})", out.logit_scale, out.logit_scale.exp());
+                if let Some(b) = out.logit_bias {
+                    println!("logit_bias\t{b}");
+                }
             }
         }
         Command::Tokenize { model, texts, json } => {
             let files = files::read_model_dir_tokenizer(&model)?;
             let tok = webclip::Tokenizer::from_bytes(&files.0, files.1)?;
+            // Unpadded ids: what the tokenizer makes; SigLIP's padding to the context is the
+            // model's (`webclip::Tokenizer::batch`).
             let ids: Vec<Vec<u32>> = texts.iter().map(|t| tok.encode(t)).collect::<webclip::Result<_>>()?;
             if json {
                 print_json(&ids)?;
@@ -310,19 +318,29 @@ fn run(cli: Cli) -> Result<()> {
             let t = Instant::now();
             let embeds = embed_paths(&clip, &images, &mut rep)?;
             let scores: Vec<Vec<webclip::LabelScore>> =
-                embeds.iter().map(|e| head.classify(e, clip.logit_scale(), top_k)).collect();
+                embeds.iter().map(|e| head.classify(e, clip.scoring(), top_k)).collect();
             rep.note(&format!("{} images in {:.2} s", images.len(), t.elapsed().as_secs_f64()));
             rep.done();
             #[derive(Serialize)]
             struct Out<'a> {
                 image: String,
+                /// "softmax" (CLIP: the probabilities sum to 1 over the labels) or "sigmoid"
+                /// (SigLIP: one independent probability per label).
+                scoring: &'static str,
                 scores: &'a [webclip::LabelScore],
             }
-            let out: Vec<Out> =
-                images.iter().zip(&scores).map(|(p, s)| Out { image: p.display().to_string(), scores: s }).collect();
+            let scoring = clip.scoring().name();
+            let out: Vec<Out> = images
+                .iter()
+                .zip(&scores)
+                .map(|(p, s)| Out { image: p.display().to_string(), scoring, scores: s })
+                .collect();
             if json {
                 print_json(&out)?;
             } else {
+                if scoring == "sigmoid" {
+                    println!("(SigLIP: each label's probability is on its own, so they need not sum to 100%)");
+                }
                 for o in &out {
                     println!("{}", o.image);
                     for s in o.scores {

@@ -173,7 +173,8 @@ pub struct Model {
 
 #[wasm_bindgen]
 impl Model {
-    /// Loads an HF folder (`config`) or an OpenCLIP one (`openClipConfig`) from its files' bytes.
+    /// Loads an HF folder (`config`: CLIP or SigLIP) or an OpenCLIP one (`openClipConfig`) from
+    /// its files' bytes.
     pub async fn load(
         config: Option<Vec<u8>>,
         #[wasm_bindgen(js_name = openClipConfig)] open_clip_config: Option<Vec<u8>>,
@@ -182,9 +183,10 @@ impl Model {
         preprocessor: Option<Vec<u8>>,
         backend: String,
         precision: Option<String>,
+        #[wasm_bindgen(js_name = tokenizerConfig)] tokenizer_config: Option<Vec<u8>>,
     ) -> Result<Model, JsError> {
         let choice = parse_precision(precision.as_deref())?;
-        let files = ModelFiles { config, open_clip_config, weights, tokenizer, preprocessor };
+        let files = ModelFiles { config, open_clip_config, weights, tokenizer, preprocessor, tokenizer_config };
         let (device, info) = open_device(&backend).await?;
         let clip = Clip::load(&files, &device).await.map_err(js_err)?;
         drop(files);
@@ -202,7 +204,7 @@ impl Model {
         precision: Option<String>,
     ) -> Result<Model, JsError> {
         let choice = parse_precision(precision.as_deref())?;
-        let config = ClipConfig::from_hf_json(config_json.as_bytes()).map_err(js_err)?;
+        let config = ClipConfig::from_config_json(config_json.as_bytes()).map_err(js_err)?;
         let tokenizer = Tokenizer::from_bytes(&tokenizer, config.context_length()).map_err(js_err)?;
         let (device, info) = open_device(&backend).await?;
         let clip = Clip::random(config, tokenizer, &device, seed as u64).await.map_err(js_err)?;

@@ -1,10 +1,11 @@
 //! Writing a model back out as an HF folder (`config.json`, `model.safetensors`,
-//! `tokenizer.json`, `preprocessor_config.json`) that `CLIPModel.from_pretrained` loads.
+//! `tokenizer.json`, `preprocessor_config.json`) that `CLIPModel.from_pretrained` (or
+//! `SiglipModel.from_pretrained`, for a SigLIP model) loads.
 //!
 //! Keys are the module paths (the HF keys, see `crate::loader`). The layout changes the builder
 //! made are undone from the model's own record of them (`ClipModel::layouts`): Linear weights,
-//! held `[in, out]` by Burn, are written `[out, in]` as PyTorch has them. `logit_scale` is
-//! written 0-d.
+//! held `[in, out]` by Burn, are written `[out, in]` as PyTorch has them. CLIP's `logit_scale` is
+//! written 0-d; SigLIP's `logit_scale` and `logit_bias` are `[1]`, as transformers has them.
 
 use std::collections::BTreeMap;
 
@@ -14,6 +15,7 @@ use safetensors::Dtype;
 use safetensors::tensor::TensorView;
 use serde_json::Value;
 
+use crate::config::Family;
 use crate::device::read_f32;
 use crate::error::{Error, Result};
 use crate::model::ParamLayouts;
@@ -73,6 +75,8 @@ impl HfFolder {
 /// Every parameter flattened in checkpoint layout, with its key and checkpoint shape.
 struct Collect<'a> {
     layouts: &'a ParamLayouts,
+    /// CLIP's checkpoints hold `logit_scale` 0-d.
+    scalar_0d: bool,
     out: Vec<(String, Tensor<1>, Vec<usize>)>,
 }
 
@@ -84,7 +88,7 @@ impl KeyedVisitor for Collect<'_> {
             t = t.swap_dims(0, 1);
             shape.swap(0, 1);
         }
-        if key == "logit_scale" {
+        if self.scalar_0d && key == "logit_scale" {
             shape.clear();
         }
         let n = t.shape().num_elements();
@@ -95,8 +99,11 @@ impl KeyedVisitor for Collect<'_> {
 /// The whole folder for `clip`.
 pub async fn export_hf(clip: &Clip, dtype: WeightDtype) -> Result<HfFolder> {
     let weights = export_weights(clip, dtype).await?;
-    let config = to_json(&clip.config().to_hf_json(dtype.torch_name()))?;
-    let preprocessor = to_json(&clip.preprocess_config().to_hf_json())?;
+    let config = to_json(&clip.config().to_config_json(dtype.torch_name()))?;
+    let preprocessor = match clip.config().family {
+        Family::Clip => to_json(&clip.preprocess_config().to_hf_json())?,
+        Family::Siglip => to_json(&clip.preprocess_config().to_siglip_json())?,
+    };
     Ok(HfFolder { config, weights, tokenizer: clip.tokenizer().source_bytes().to_vec(), preprocessor })
 }
 
@@ -110,7 +117,8 @@ fn to_json(v: &Value) -> Result<Vec<u8>> {
 /// `model.safetensors` of `clip`, every parameter read back from the device.
 pub async fn export_weights(clip: &Clip, dtype: WeightDtype) -> Result<Vec<u8>> {
     let model = clip.model();
-    let mut c = Collect { layouts: &model.layouts, out: Vec::new() };
+    let scalar_0d = clip.config().family == Family::Clip;
+    let mut c = Collect { layouts: &model.layouts, scalar_0d, out: Vec::new() };
     params::visit(model, &mut c);
     let mut tensors: BTreeMap<String, (Vec<u8>, Vec<usize>)> = BTreeMap::new();
     for (key, t, shape) in c.out {

@@ -169,12 +169,15 @@ fn check_preprocess_config(p: &PreprocessConfig) {
 /// share their JSON reading, and a preprocessor file is usually tried with the model's size).
 pub fn hf_config(data: &[u8]) {
     let mut size = [224, 224];
-    if let Ok(c) = ClipConfig::from_hf_json(data) {
+    if let Ok(c) = ClipConfig::from_config_json(data) {
         check_clip_config(&c);
         size = c.vision.image_size;
     }
     for image_size in [size, [48, 32]] {
         if let Ok(p) = PreprocessConfig::from_hf_json(data, image_size) {
+            check_preprocess_config(&p);
+        }
+        if let Ok(p) = PreprocessConfig::from_siglip_json(data, image_size) {
             check_preprocess_config(&p);
         }
     }

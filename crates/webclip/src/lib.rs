@@ -40,10 +40,10 @@ pub mod train;
 pub mod zeroshot;
 
 pub use burn;
-pub use config::ClipConfig;
+pub use config::{ClipConfig, Family};
 pub use device::{BackendKind, DeviceChoice, DeviceInfo};
 pub use error::{Error, Result};
 pub use pipeline::{Clip, ModelFiles};
 pub use preprocess::{PreprocessConfig, RgbImage};
 pub use tokenizer::Tokenizer;
-pub use zeroshot::{Classifier, LabelScore, RankEntry, Templates};
+pub use zeroshot::{Classifier, LabelScore, RankEntry, Scoring, Templates};

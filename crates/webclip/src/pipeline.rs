@@ -11,19 +11,20 @@ use std::sync::Mutex;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::config::ClipConfig;
+use crate::config::{ClipConfig, Family};
 use crate::device::{read_f32, read_scalar};
 use crate::error::{Error, Result};
 use crate::loader::{Naming, RandomSource, SafetensorsSource};
 use crate::model::precision::cast_model;
 use crate::model::{ClipModel, Precision, PrecisionChoice};
 use crate::preprocess::{self, PreprocessConfig, RgbImage};
-use crate::tokenizer::{TokenBatch, Tokenizer};
-use crate::zeroshot::{self, Classifier, LabelScore, RankEntry, Templates};
+use crate::tokenizer::Tokenizer;
+use crate::zeroshot::{self, Classifier, LabelScore, RankEntry, Scoring, Templates};
 
-/// The bytes of a checkpoint folder. HF layout: `config.json`, `model.safetensors`,
-/// `tokenizer.json`, optional `preprocessor_config.json`. OpenCLIP layout:
-/// `open_clip_config.json`, `open_clip_model.safetensors`, `tokenizer.json`.
+/// The bytes of a checkpoint folder. HF layout (CLIP or SigLIP): `config.json`,
+/// `model.safetensors`, `tokenizer.json`, optional `preprocessor_config.json` and
+/// `tokenizer_config.json`. OpenCLIP layout: `open_clip_config.json`,
+/// `open_clip_model.safetensors`, `tokenizer.json`.
 #[derive(Default, Clone)]
 pub struct ModelFiles {
     /// HF `config.json`.
@@ -36,6 +37,8 @@ pub struct ModelFiles {
     pub tokenizer: Vec<u8>,
     /// `preprocessor_config.json`.
     pub preprocessor: Option<Vec<u8>>,
+    /// `tokenizer_config.json` (its `pad_token` is what SigLIP pads with).
+    pub tokenizer_config: Option<Vec<u8>>,
 }
 
 /// Progress callback: `(done, total)` items of the current job.
@@ -53,6 +56,8 @@ pub struct Clip {
     device: Device,
     precision: Precision,
     logit_scale: f32,
+    /// SigLIP's `logit_bias` (`None` for CLIP).
+    logit_bias: Option<f32>,
     naming: Naming,
     text_cache: Mutex<HashMap<String, Vec<f32>>>,
     /// Images per forward pass.
@@ -71,7 +76,7 @@ impl Clip {
     /// Loads a checkpoint from its files onto `device`.
     pub async fn load(files: &ModelFiles, device: &Device) -> Result<Self> {
         let (config, oc_pre) = match (&files.config, &files.open_clip_config) {
-            (Some(c), _) => (ClipConfig::from_hf_json(c)?, None),
+            (Some(c), _) => (ClipConfig::from_config_json(c)?, None),
             (None, Some(c)) => {
                 let (config, pre) = ClipConfig::from_open_clip_json(c)?;
                 (config, Some(pre))
@@ -79,17 +84,22 @@ impl Clip {
             (None, None) => {
                 return Err(Error::MissingFile {
                     file: "config.json".into(),
-                    hint: "an HF CLIP folder has config.json (an OpenCLIP one open_clip_config.json)".into(),
+                    hint: "an HF CLIP or SigLIP folder has config.json (an OpenCLIP one open_clip_config.json)".into(),
                 });
             }
         };
-        let preprocess = match (&files.preprocessor, oc_pre) {
-            (Some(p), _) => PreprocessConfig::from_hf_json(p, config.vision.image_size)?,
-            (None, Some(p)) => p,
-            (None, None) => PreprocessConfig::for_image_size(config.vision.image_size),
+        let size = config.vision.image_size;
+        let preprocess = match (&files.preprocessor, oc_pre, config.family) {
+            (Some(p), _, Family::Clip) => PreprocessConfig::from_hf_json(p, size)?,
+            (Some(p), _, Family::Siglip) => PreprocessConfig::from_siglip_json(p, size)?,
+            (None, Some(p), _) => p,
+            (None, None, family) => default_preprocess(family, size),
         };
         check_preprocess(&preprocess, &config)?;
-        let tokenizer = Tokenizer::from_bytes(&files.tokenizer, config.context_length())?;
+        let mut tokenizer = Tokenizer::from_bytes(&files.tokenizer, config.context_length())?;
+        if let Some(tc) = &files.tokenizer_config {
+            tokenizer.set_pad_token(tc)?;
+        }
         if tokenizer.vocab_size() > config.text.vocab_size {
             return Err(Error::Tokenizer(format!(
                 "tokenizer.json has {} tokens but the model's vocabulary has {}: they do not belong together",
@@ -106,7 +116,7 @@ impl Clip {
     /// A model with random weights (benchmarks, training from scratch), deterministic in `seed`.
     pub async fn random(config: ClipConfig, tokenizer: Tokenizer, device: &Device, seed: u64) -> Result<Self> {
         config.validate("config")?;
-        let preprocess = PreprocessConfig::for_image_size(config.vision.image_size);
+        let preprocess = default_preprocess(config.family, config.vision.image_size);
         let model = ClipModel::build(&config, Box::new(RandomSource::new(seed)), device)?;
         Self::assemble(model, config, tokenizer, preprocess, device, Naming::Hf).await
     }
@@ -139,6 +149,10 @@ impl Clip {
     ) -> Result<Self> {
         let model = cast_model(model, Precision::F32);
         let logit_scale = read_scalar(model.logit_scale.val()).await?;
+        let logit_bias = match &model.logit_bias {
+            Some(b) => Some(read_scalar(b.val()).await?),
+            None => None,
+        };
         let cpu = *device == Device::flex();
         Ok(Clip {
             model,
@@ -148,6 +162,7 @@ impl Clip {
             device: device.clone(),
             precision: Precision::F32,
             logit_scale,
+            logit_bias,
             naming,
             text_cache: Mutex::new(HashMap::new()),
             image_batch: if cpu { 8 } else { 16 },
@@ -219,6 +234,20 @@ impl Clip {
     /// The raw `logit_scale` parameter (similarities are multiplied by its exp).
     pub fn logit_scale(&self) -> f32 {
         self.logit_scale
+    }
+
+    /// SigLIP's `logit_bias` (`None` for CLIP).
+    pub fn logit_bias(&self) -> Option<f32> {
+        self.logit_bias
+    }
+
+    /// How this model's similarities become probabilities: softmax over the labels (CLIP) or a
+    /// sigmoid per label (SigLIP).
+    pub fn scoring(&self) -> Scoring {
+        match self.logit_bias {
+            Some(logit_bias) => Scoring::Sigmoid { logit_scale: self.logit_scale, logit_bias },
+            None => Scoring::Softmax { logit_scale: self.logit_scale },
+        }
     }
 
     /// Embedding width.
@@ -312,7 +341,7 @@ impl Clip {
 
     async fn encode_text_batch(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         let rows_ids = self.tokenize(texts)?;
-        let batch = TokenBatch::new(&rows_ids, self.config.text.pad_token_id, self.config.text.pooling);
+        let batch = self.tokenizer.batch(&rows_ids, &self.config.text);
         if let Some(bad) = batch.ids.iter().find(|&&id| id < 0 || id as usize >= self.config.text.vocab_size) {
             return Err(Error::Tokenizer(format!("token id {bad} is outside the model's vocabulary")));
         }
@@ -347,7 +376,7 @@ impl Clip {
         progress: Progress<'_>,
     ) -> Result<Vec<Vec<LabelScore>>> {
         let embs = self.embed_images(images, progress).await?;
-        Ok(embs.iter().map(|e| classifier.classify(e, self.logit_scale, top_k)).collect())
+        Ok(embs.iter().map(|e| classifier.classify(e, self.scoring(), top_k)).collect())
     }
 
     /// Images ordered by cosine similarity to `text`.
@@ -355,6 +384,15 @@ impl Clip {
         let q = self.embed_texts(&[text], None).await?;
         let embs = self.embed_images(images, progress).await?;
         Ok(zeroshot::rank(&q[0], &embs))
+    }
+}
+
+/// The processor a folder without `preprocessor_config.json` gets: its family's defaults at the
+/// model's resolution.
+fn default_preprocess(family: Family, image_size: [usize; 2]) -> PreprocessConfig {
+    match family {
+        Family::Clip => PreprocessConfig::for_image_size(image_size),
+        Family::Siglip => PreprocessConfig::siglip(image_size),
     }
 }
 

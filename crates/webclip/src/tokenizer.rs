@@ -1,12 +1,19 @@
-//! CLIP tokenisation through the `tokenizers` crate and the checkpoint's own `tokenizer.json`:
-//! NFC → whitespace collapse → lowercase → CLIP's split regex → byte-level BPE with `</w>`, then
-//! `<|startoftext|> … <|endoftext|>`. Identical ids to HF's fast `CLIPTokenizer` (checked against
-//! tests/fixtures/tokens.json), including truncation: a long text keeps its first
-//! `context - 2` tokens between the start and end tokens, so the end token stays last.
+//! Tokenisation through the `tokenizers` crate and the checkpoint's own `tokenizer.json`,
+//! whatever its model: CLIP's (NFC → whitespace collapse → lowercase → CLIP's split regex →
+//! byte-level BPE with `</w>`, then `<|startoftext|> … <|endoftext|>`), SigLIP 2's Gemma
+//! SentencePiece-style BPE, or any other the file describes. Identical ids to HF's fast
+//! tokenizer (checked against tests/fixtures/tokens.json and the SigLIP fixtures), including
+//! truncation: a long text keeps its first tokens and the special tokens the file's
+//! post-processor adds.
+//!
+//! Padding follows the model: CLIP pads a batch to its longest row (the causal mask makes the pad
+//! id irrelevant); SigLIP pads every row to the full context with the tokenizer's pad token
+//! (`tokenizer_config.json`'s `pad_token`, as HF's processor with `padding="max_length"`),
+//! because its text embedding is the hidden state at the last padded position.
 
 use tokenizers::{PaddingParams, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use crate::config::TextPooling;
+use crate::config::{TextConfig, TextPooling};
 use crate::error::{Error, Result};
 
 /// A loaded tokenizer plus the context length it truncates to.
@@ -14,6 +21,8 @@ use crate::error::{Error, Result};
 pub struct Tokenizer {
     inner: tokenizers::Tokenizer,
     context: usize,
+    /// The pad token's id, when the files name one (see [`Tokenizer::set_pad_token`]).
+    pad_id: Option<u32>,
     /// The file as given, written back unchanged when a trained model is exported.
     source: std::sync::Arc<Vec<u8>>,
 }
@@ -38,6 +47,9 @@ impl Tokenizer {
         let json: serde_json::Value = serde_json::from_slice(bytes)
             .map_err(|e| Error::Tokenizer(format!("tokenizer.json could not be loaded: not valid JSON ({e})")))?;
         check_post_processor(json.get("post_processor"))?;
+        // A file saved with padding on names its pad id; `tokenizer_config.json` may override it.
+        let pad_id = json.get("padding").and_then(|p| p.get("pad_id")).and_then(serde_json::Value::as_u64);
+        let pad_id = pad_id.and_then(|p| u32::try_from(p).ok());
         // From the parsed value: the 3.6 MB CLIP file is parsed once, not twice.
         let mut inner: tokenizers::Tokenizer = serde_json::from_value(json)
             .map_err(|e| Error::Tokenizer(format!("tokenizer.json could not be loaded: {e}")))?;
@@ -50,7 +62,52 @@ impl Tokenizer {
             }))
             .map_err(|e| Error::Tokenizer(e.to_string()))?;
         inner.with_padding(None::<PaddingParams>);
-        Ok(Tokenizer { inner, context, source: std::sync::Arc::new(bytes.to_vec()) })
+        Ok(Tokenizer { inner, context, pad_id, source: std::sync::Arc::new(bytes.to_vec()) })
+    }
+
+    /// Takes the pad token from `tokenizer_config.json` (`"pad_token": "<pad>"` or an added-token
+    /// object with `content`), as HF's tokenizer does. A file without one changes nothing; a pad
+    /// token the vocabulary lacks is an error.
+    pub fn set_pad_token(&mut self, tokenizer_config: &[u8]) -> Result<()> {
+        const FILE: &str = "tokenizer_config.json";
+        let json: serde_json::Value = serde_json::from_slice(tokenizer_config)
+            .map_err(|e| Error::Tokenizer(format!("{FILE} is not valid JSON ({e})")))?;
+        let token = match json.get("pad_token") {
+            None | Some(serde_json::Value::Null) => return Ok(()),
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(v) => match v.get("content").and_then(serde_json::Value::as_str) {
+                Some(s) => s.to_string(),
+                None => {
+                    return Err(Error::Tokenizer(format!(
+                        "{FILE}: pad_token must be a string or an object with \"content\", found {v}"
+                    )));
+                }
+            },
+        };
+        match self.inner.token_to_id(&token) {
+            Some(id) => {
+                self.pad_id = Some(id);
+                Ok(())
+            }
+            None => Err(Error::Tokenizer(format!("{FILE}: pad_token {token:?} is not in tokenizer.json's vocabulary"))),
+        }
+    }
+
+    /// The pad token's id, when `tokenizer.json` or `tokenizer_config.json` names one.
+    pub fn pad_id(&self) -> Option<u32> {
+        self.pad_id
+    }
+
+    /// A padded batch for a text tower of config `text`: CLIP's rows padded to the longest with
+    /// the config's pad id; SigLIP's to the full context with the tokenizer's pad token (the
+    /// config's `pad_token_id` when the files name none).
+    pub fn batch(&self, rows: &[Vec<u32>], text: &TextConfig) -> TokenBatch {
+        match text.pooling {
+            TextPooling::LastPadded => {
+                TokenBatch::new(rows, self.pad_id.unwrap_or(text.pad_token_id), text.pooling, Some(self.context))
+            }
+            _ => TokenBatch::new(rows, text.pad_token_id, text.pooling, None),
+        }
     }
 
     /// The `tokenizer.json` bytes it was loaded from.
@@ -122,15 +179,20 @@ pub struct TokenBatch {
 }
 
 impl TokenBatch {
-    /// Pads `rows` to their longest length and picks each row's pooling position with `pooling`.
-    pub fn new(rows: &[Vec<u32>], pad_id: u32, pooling: TextPooling) -> Self {
-        let len = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
+    /// Pads `rows` to `pad_to` (`None`: their longest length) and picks each row's pooling
+    /// position with `pooling`.
+    pub fn new(rows: &[Vec<u32>], pad_id: u32, pooling: TextPooling, pad_to: Option<usize>) -> Self {
+        let longest = rows.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let len = pad_to.map_or(longest, |p| p.max(longest));
         let mut ids = Vec::with_capacity(rows.len() * len);
         let mut pool_index = Vec::with_capacity(rows.len());
         for row in rows {
             ids.extend(row.iter().map(|&x| x as i64));
             ids.extend(std::iter::repeat_n(pad_id as i64, len - row.len()));
-            pool_index.push(pool_position(row, pooling) as i64);
+            pool_index.push(match pooling {
+                TextPooling::LastPadded => len - 1,
+                other => pool_position(row, other),
+            } as i64);
         }
         TokenBatch { ids, batch: rows.len(), len, pool_index }
     }
@@ -150,6 +212,7 @@ pub fn pool_position(row: &[u32], pooling: TextPooling) -> usize {
             best
         }
         TextPooling::FirstEos(eos) => row.iter().position(|&x| x == eos).unwrap_or(0),
+        TextPooling::LastPadded => row.len().saturating_sub(1),
     }
 }
 
@@ -163,10 +226,13 @@ mod tests {
         assert_eq!(pool_position(&row, TextPooling::Argmax), 2);
         assert_eq!(pool_position(&row, TextPooling::FirstEos(49407)), 2);
         assert_eq!(pool_position(&row, TextPooling::FirstEos(7)), 0);
-        let b = TokenBatch::new(&[vec![1, 9, 2], vec![1, 2]], 0, TextPooling::Argmax);
+        let b = TokenBatch::new(&[vec![1, 9, 2], vec![1, 2]], 0, TextPooling::Argmax, None);
         assert_eq!(b.ids, vec![1, 9, 2, 1, 2, 0]);
         assert_eq!(b.pool_index, vec![1, 1]);
         assert_eq!(b.len, 3);
+        let b = TokenBatch::new(&[vec![5, 9, 2], vec![5]], 7, TextPooling::LastPadded, Some(4));
+        assert_eq!(b.ids, vec![5, 9, 2, 7, 5, 7, 7, 7]);
+        assert_eq!(b.pool_index, vec![3, 3]);
     }
 
     #[test]

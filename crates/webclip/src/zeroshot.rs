@@ -3,7 +3,9 @@
 //! CLIP's recipe (the paper, §3.1.4 and the ImageNet prompt notebook): for each class, encode
 //! every template filled with the class name, L2-normalise each embedding, average them and
 //! normalise again; the class matrix `W` is `[classes, E]`. An image's probabilities are
-//! `softmax(exp(logit_scale) · normalise(img) · Wᵀ)`. Everything after the text and image
+//! `softmax(exp(logit_scale) · normalise(img) · Wᵀ)`. SigLIP scores each label on its own,
+//! `sigmoid(exp(logit_scale) · cos + logit_bias)` ([`Scoring`]): its probabilities do not sum to
+//! 1, and the template ensembling is the same. Everything after the text and image
 //! embeddings is a few thousand multiply-adds, done on the host so that every backend gives the
 //! same probabilities from the same embeddings.
 
@@ -91,6 +93,49 @@ pub fn check_labels<S: AsRef<str>>(labels: &[S]) -> Result<()> {
     Ok(())
 }
 
+/// How cosine similarities become probabilities.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Scoring {
+    /// `softmax(exp(logit_scale) · cos)` over the labels (CLIP): they sum to 1.
+    Softmax { logit_scale: f32 },
+    /// `sigmoid(exp(logit_scale) · cos + logit_bias)` for each label on its own (SigLIP).
+    Sigmoid { logit_scale: f32, logit_bias: f32 },
+}
+
+impl Scoring {
+    /// `"softmax"` or `"sigmoid"` (what `--json` output and the npm package say).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Scoring::Softmax { .. } => "softmax",
+            Scoring::Sigmoid { .. } => "sigmoid",
+        }
+    }
+
+    /// Probabilities from cosine similarities, in the same order.
+    pub fn probabilities(&self, cosines: &[f32]) -> Vec<f32> {
+        match *self {
+            Scoring::Softmax { logit_scale } => {
+                let scale = logit_scale.exp();
+                softmax(&cosines.iter().map(|c| scale * c).collect::<Vec<_>>())
+            }
+            Scoring::Sigmoid { logit_scale, logit_bias } => {
+                let scale = logit_scale.exp() as f64;
+                cosines.iter().map(|&c| sigmoid(scale * c as f64 + logit_bias as f64) as f32).collect()
+            }
+        }
+    }
+}
+
+/// `1 / (1 + e^-x)`, without overflow for large |x|.
+fn sigmoid(x: f64) -> f64 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
 /// One class's probability.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LabelScore {
@@ -161,18 +206,17 @@ impl Classifier {
         &self.weights
     }
 
-    /// Probabilities of one image (raw projected features) over the labels, in label order.
-    pub fn probabilities(&self, image_embedding: &[f32], logit_scale: f32) -> Vec<f32> {
+    /// Probabilities of one image (raw projected features) for the labels, in label order.
+    pub fn probabilities(&self, image_embedding: &[f32], scoring: Scoring) -> Vec<f32> {
         let img = normalize(image_embedding);
-        let scale = logit_scale.exp();
-        let logits: Vec<f32> = self.weights.iter().map(|w| scale * dot(&img, w)).collect();
-        softmax(&logits)
+        let cosines: Vec<f32> = self.weights.iter().map(|w| dot(&img, w)).collect();
+        scoring.probabilities(&cosines)
     }
 
     /// The `top_k` most probable labels (all when `None`), sorted by probability, descending;
     /// ties keep label order.
-    pub fn classify(&self, image_embedding: &[f32], logit_scale: f32, top_k: Option<usize>) -> Vec<LabelScore> {
-        let probs = self.probabilities(image_embedding, logit_scale);
+    pub fn classify(&self, image_embedding: &[f32], scoring: Scoring, top_k: Option<usize>) -> Vec<LabelScore> {
+        let probs = self.probabilities(image_embedding, scoring);
         let mut scored: Vec<LabelScore> =
             self.labels.iter().zip(probs).map(|(l, p)| LabelScore { label: l.clone(), prob: p }).collect();
         scored.sort_by(|a, b| b.prob.total_cmp(&a.prob));
@@ -239,11 +283,17 @@ mod tests {
         .unwrap();
         let r = std::f32::consts::FRAC_1_SQRT_2;
         assert!((c.weights()[0][0] - r).abs() < 1e-6 && (c.weights()[0][1] - r).abs() < 1e-6);
-        let p = c.probabilities(&[1.0, 0.0], 0.0);
+        let p = c.probabilities(&[1.0, 0.0], Scoring::Softmax { logit_scale: 0.0 });
         let e = (r - 0.0f32).exp();
         assert!((p[0] - e / (e + 1.0)).abs() < 1e-6);
         let single = Classifier::from_embeddings(vec!["only".into()], vec![vec![vec![1.0, 2.0]]]).unwrap();
-        assert_eq!(single.classify(&[5.0, -1.0], 4.6, None)[0].prob, 1.0);
+        assert_eq!(single.classify(&[5.0, -1.0], Scoring::Softmax { logit_scale: 4.6 }, None)[0].prob, 1.0);
+        // Sigmoid: each label on its own. cos = r for "x", 0 for "y"; scale e^0 = 1, bias -1.
+        let p = c.probabilities(&[1.0, 0.0], Scoring::Sigmoid { logit_scale: 0.0, logit_bias: -1.0 });
+        assert!((p[0] - 1.0 / (1.0 + (1.0 - r).exp())).abs() < 1e-6, "{p:?}");
+        assert!((p[1] - 1.0 / (1.0 + 1f32.exp())).abs() < 1e-6, "{p:?}");
+        let extreme = Scoring::Sigmoid { logit_scale: 10.0, logit_bias: 0.0 }.probabilities(&[-1.0, 1.0]);
+        assert_eq!(extreme, [0.0, 1.0]);
         let ranked = rank(&[1.0, 0.0], &[vec![0.0, 1.0], vec![1.0, 0.1], vec![-1.0, 0.0]]);
         assert_eq!(ranked.iter().map(|r| r.index).collect::<Vec<_>>(), [1, 0, 2]);
     }

@@ -173,7 +173,7 @@ fn labels_and_templates() {
     let p = pollster::block_on(clip.classify(std::slice::from_ref(&img), &head, Some(5), None)).unwrap();
     assert_eq!(p[0].len(), 5);
     assert!(p[0].windows(2).all(|w| w[0].prob >= w[1].prob));
-    let all = head.probabilities(&pollster::block_on(clip.embed_images(&[img], None)).unwrap()[0], clip.logit_scale());
+    let all = head.probabilities(&pollster::block_on(clip.embed_images(&[img], None)).unwrap()[0], clip.scoring());
     assert!((all.iter().sum::<f32>() - 1.0).abs() < 1e-3);
     let mut again = 0;
     pollster::block_on(clip.classifier(&labels, &default, Some(&mut |_, _| again += 1))).unwrap();

@@ -33,7 +33,7 @@ fn against_reference(name: &str, clip: &Clip) -> (f64, f64, f32) {
     for (f, g) in files.iter().zip(&got) {
         let i = all.iter().position(|a| a == f).unwrap();
         worst_img = worst_img.min(cos(g, &want_img[i]));
-        for (a, b) in head.probabilities(g, clip.logit_scale()).iter().zip(&want_zs[i]) {
+        for (a, b) in head.probabilities(g, clip.scoring()).iter().zip(&want_zs[i]) {
             worst_p = worst_p.max((a - b).abs());
         }
     }

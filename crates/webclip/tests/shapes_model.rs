@@ -75,7 +75,7 @@ fn transfers_to_drawings_made_elsewhere() {
     let (mut right, mut held, mut held_right) = (0, 0, 0);
     for (e, emb) in entries.iter().zip(&embs) {
         let class = e["class"].as_str().unwrap();
-        let best = &head.classify(emb, clip.logit_scale(), Some(1))[0].label;
+        let best = &head.classify(emb, clip.scoring(), Some(1))[0].label;
         let held_out = webclip::shapes::HELD_OUT.iter().any(|&(c, s)| webclip::shapes::class_name(c, s) == class);
         right += (best == class) as usize;
         held += held_out as usize;

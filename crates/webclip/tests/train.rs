@@ -53,6 +53,7 @@ fn export_round_trips() {
         weights: folder.weights.clone(),
         tokenizer: folder.tokenizer.clone(),
         preprocessor: Some(folder.preprocessor.clone()),
+        tokenizer_config: None,
     };
     let again = pollster::block_on(Clip::load(&files, &cpu())).unwrap();
     assert_eq!(again.config(), clip.config());
@@ -73,6 +74,7 @@ fn export_round_trips() {
         weights: folder.weights,
         tokenizer: folder.tokenizer,
         preprocessor: Some(folder.preprocessor),
+        tokenizer_config: None,
     };
     let hf = pollster::block_on(Clip::load(&files, &cpu())).unwrap();
     let x = pollster::block_on(oc.embed_texts(&texts, None)).unwrap();
@@ -170,6 +172,7 @@ fn resume_continues_exactly() {
         weights: folder.weights,
         tokenizer: folder.tokenizer,
         preprocessor: Some(folder.preprocessor),
+        tokenizer_config: None,
     };
     let mut resumed =
         Trainer::new(pollster::block_on(Clip::load(&files, &cpu())).unwrap(), config(TrainMode::All, false, false))

@@ -4,8 +4,8 @@
 use serde_json::{Map, Value, json};
 
 use super::{
-    Activation, ClipConfig, EncoderConfig, MAX_IMAGE_SIDE, MAX_LAYERS, MAX_POSITIONS, MAX_VOCAB, MAX_WIDTH, TextConfig,
-    TextPooling, VisionConfig,
+    Activation, ClipConfig, EncoderConfig, Family, MAX_IMAGE_SIDE, MAX_LAYERS, MAX_POSITIONS, MAX_VOCAB, MAX_WIDTH,
+    TextConfig, TextPooling, VisionConfig,
 };
 use crate::error::Result;
 use crate::json::{Fields, as_u32, parse_object};
@@ -14,7 +14,7 @@ const FILE: &str = "config.json";
 
 impl EncoderConfig {
     /// The six encoder fields of an HF tower config (the same names in both towers).
-    fn read_hf(f: &Fields, defaults: &EncoderConfig) -> Result<Self> {
+    pub(super) fn read_hf(f: &Fields, defaults: &EncoderConfig) -> Result<Self> {
         let field = format!("{}hidden_act", f.prefix);
         Ok(EncoderConfig {
             hidden_size: f.usize("hidden_size", defaults.hidden_size, MAX_WIDTH)?,
@@ -26,7 +26,7 @@ impl EncoderConfig {
         })
     }
 
-    fn write_hf(&self, out: &mut Map<String, Value>) {
+    pub(super) fn write_hf(&self, out: &mut Map<String, Value>) {
         out.insert("hidden_size".into(), json!(self.hidden_size));
         out.insert("intermediate_size".into(), json!(self.intermediate_size));
         out.insert("num_hidden_layers".into(), json!(self.num_hidden_layers));
@@ -64,20 +64,24 @@ impl ClipConfig {
             // transformers' rule (modeling_clip.py): legacy configs say eos_token_id = 2 and pool
             // at argmax(input_ids); newer ones pool at the first real end token.
             pooling: if eos_token_id == 2 { TextPooling::Argmax } else { TextPooling::FirstEos(eos_token_id) },
+            causal: true,
         };
         let vision = VisionConfig {
             encoder: EncoderConfig::read_hf(&v, &vd.encoder)?,
             num_channels: v.usize("num_channels", vd.num_channels, 3)?,
             image_size: v.pair("image_size", vd.image_size, MAX_IMAGE_SIDE)?,
             patch_size: v.pair("patch_size", vd.patch_size, MAX_IMAGE_SIDE)?,
+            class_token: true,
         };
         let config = ClipConfig {
+            family: Family::Clip,
             text,
             vision,
             // The top-level projection_dim is the one CLIPModel uses; the sub-configs' own
             // `projection_dim` fields are ignored, as transformers does.
             projection_dim: r.usize("projection_dim", 512, MAX_WIDTH)?,
             logit_scale_init_value: r.f64("logit_scale_init_value", 2.6592)?,
+            logit_bias_init_value: 0.0,
         };
         config.validate(FILE)?;
         Ok(config)
@@ -91,6 +95,7 @@ impl ClipConfig {
         let eos = match t.pooling {
             TextPooling::Argmax => 2,
             TextPooling::FirstEos(id) => id,
+            TextPooling::LastPadded => t.eos_token_id,
         };
         let side = |s: [usize; 2]| if s[0] == s[1] { json!(s[0]) } else { json!(s) };
         let mut text = Map::new();
@@ -123,7 +128,7 @@ impl ClipConfig {
 }
 
 /// `text_config` merged with the legacy `text_config_dict` (the latter wins, as in transformers).
-fn merged_sub_config(r: &Fields, key: &str) -> Result<Map<String, Value>> {
+pub(super) fn merged_sub_config(r: &Fields, key: &str) -> Result<Map<String, Value>> {
     let mut out = r.object(key)?;
     let legacy = format!("{key}_dict");
     if r.map.contains_key(&legacy) {

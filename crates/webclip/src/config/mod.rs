@@ -1,13 +1,17 @@
 //! The architecture of a CLIP checkpoint: what the model is built from, whatever file it came in.
 //!
-//! One file per checkpoint family's config format, all producing the same [`ClipConfig`]:
-//! - [`hf`]: HF transformers' `config.json` (read, and written back by exports);
-//! - [`open_clip`]: OpenCLIP's `open_clip_config.json` (read).
+//! One file per checkpoint config format, all producing the same [`ClipConfig`]:
+//! - [`hf`]: HF transformers' CLIP `config.json` (read, and written back by exports);
+//! - [`open_clip`]: OpenCLIP's `open_clip_config.json` (read);
+//! - [`siglip`]: HF transformers' SigLIP `config.json` (`model_type: "siglip"`: SigLIP and the
+//!   fixed-resolution SigLIP 2 checkpoints; read and written).
 //!
-//! A new family (SigLIP) adds its file here and its towers in `crate::model`; the shared pieces
-//! are [`EncoderConfig`] (the transformer stack both towers have, candle's `EncoderConfig` idea)
-//! and the field reader in `crate::json`. The preprocessing config lives beside preprocessing
-//! (`crate::preprocess::config`).
+//! [`ClipConfig::from_config_json`] picks the family from `model_type`. The [`Family`] decides
+//! the few structural differences (class token or attention-pooling head, causal or
+//! bidirectional text tower, projections or heads, softmax or sigmoid scores); everything else
+//! is shared: [`EncoderConfig`] (the transformer stack both towers have, candle's
+//! `EncoderConfig` idea) and the field reader in `crate::json`. The preprocessing config lives
+//! beside preprocessing (`crate::preprocess::config`).
 //!
 //! Real hub configs are often minimal (openai/clip-vit-base-patch32's `text_config` holds little
 //! more than bos/eos ids), so every missing field takes transformers' class default — which is
@@ -16,9 +20,35 @@
 
 pub mod hf;
 pub mod open_clip;
+pub mod siglip;
 
 use crate::error::{Error, Result};
+use crate::json::parse_object;
 pub(crate) use crate::json::{MAX_IMAGE_SIDE, MAX_LAYERS, MAX_POSITIONS, MAX_VOCAB, MAX_WIDTH};
+
+/// The checkpoint family: which architecture the towers have and how similarities become
+/// scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Family {
+    /// OpenAI / OpenCLIP CLIP: class token + pre-LayerNorm, causal text tower pooled at the end
+    /// token, projections, softmax over the labels.
+    #[default]
+    Clip,
+    /// SigLIP / SigLIP 2 (fixed resolution): no class token, attention-pooling head,
+    /// bidirectional text tower pooled at the last padded position plus a Linear head,
+    /// `logit_bias`, an independent sigmoid per label.
+    Siglip,
+}
+
+impl Family {
+    /// transformers' `model_type`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Clip => "clip",
+            Family::Siglip => "siglip",
+        }
+    }
+}
 
 /// Feed-forward activation of the encoder MLP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,6 +102,9 @@ pub enum TextPooling {
     Argmax,
     /// The first position holding this id (HF configs with the real `eos_token_id`).
     FirstEos(u32),
+    /// The last position of the sequence padded to the full context (SigLIP: the processor pads
+    /// to `max_position_embeddings` and the model takes `[:, -1]`, which is usually padding).
+    LastPadded,
 }
 
 /// The pre-LN transformer stack of one tower (HF field names; both towers' configs carry the
@@ -121,6 +154,8 @@ pub struct TextConfig {
     pub eos_token_id: u32,
     pub pad_token_id: u32,
     pub pooling: TextPooling,
+    /// Causal self-attention (CLIP) or bidirectional (SigLIP).
+    pub causal: bool,
 }
 
 impl Default for TextConfig {
@@ -141,6 +176,7 @@ impl Default for TextConfig {
             eos_token_id: 49_407,
             pad_token_id: 1,
             pooling: TextPooling::FirstEos(49_407),
+            causal: true,
         }
     }
 }
@@ -154,6 +190,8 @@ pub struct VisionConfig {
     pub image_size: [usize; 2],
     /// `[height, width]` of one patch.
     pub patch_size: [usize; 2],
+    /// A class token is prepended (CLIP) or not (SigLIP).
+    pub class_token: bool,
 }
 
 impl Default for VisionConfig {
@@ -171,6 +209,7 @@ impl Default for VisionConfig {
             num_channels: 3,
             image_size: [224, 224],
             patch_size: [32, 32],
+            class_token: true,
         }
     }
 }
@@ -181,30 +220,38 @@ impl VisionConfig {
         [self.image_size[0] / self.patch_size[0], self.image_size[1] / self.patch_size[1]]
     }
 
-    /// Tokens per image: one per patch plus the class token.
+    /// Tokens per image: one per patch, plus the class token where there is one.
     pub fn num_positions(&self) -> usize {
         let [gh, gw] = self.grid();
-        gh * gw + 1
+        gh * gw + usize::from(self.class_token)
     }
 }
 
 /// Whole-model configuration (HF `CLIPConfig`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClipConfig {
+    pub family: Family,
     pub text: TextConfig,
     pub vision: VisionConfig,
+    /// The embedding width: CLIP's `projection_dim`; for SigLIP the text head's
+    /// `projection_size`, which must equal the vision width (the vision head keeps it).
     pub projection_dim: usize,
-    /// Initial value of `logit_scale` for models made from scratch (ln(1/0.07)).
+    /// Initial value of `logit_scale` for models made from scratch (CLIP: ln(1/0.07); SigLIP:
+    /// ln 10, the paper's).
     pub logit_scale_init_value: f64,
+    /// Initial value of `logit_bias` (SigLIP only: −10, the paper's).
+    pub logit_bias_init_value: f64,
 }
 
 impl Default for ClipConfig {
     fn default() -> Self {
         ClipConfig {
+            family: Family::Clip,
             text: TextConfig::default(),
             vision: VisionConfig::default(),
             projection_dim: 512,
             logit_scale_init_value: 2.6592,
+            logit_bias_init_value: 0.0,
         }
     }
 }
@@ -221,9 +268,45 @@ impl ClipConfig {
         c
     }
 
+    /// Parses a `config.json`, of whichever family its `model_type` names (missing: CLIP, as
+    /// transformers' oldest configs have none).
+    pub fn from_config_json(bytes: &[u8]) -> Result<Self> {
+        let root = parse_object("config.json", bytes)?;
+        match root.get("model_type").and_then(serde_json::Value::as_str) {
+            None | Some("clip") => Self::from_hf_json(bytes),
+            Some("siglip") => Self::from_siglip_json(bytes),
+            Some("siglip2") => Err(Error::config(
+                "config.json",
+                "model_type \"siglip2\" is SigLIP 2 NaFlex (variable resolution), which webclip does not run; \
+                 the fixed-resolution SigLIP 2 checkpoints (model_type \"siglip\", e.g. siglip2-base-patch16-224) load",
+            )),
+            Some(other) => Err(Error::config(
+                "config.json",
+                format!("model_type {other:?} is not a family webclip runs (clip, siglip)"),
+            )),
+        }
+    }
+
+    /// The config written for an exported model, in its family's format.
+    pub fn to_config_json(&self, dtype: &str) -> serde_json::Value {
+        match self.family {
+            Family::Clip => self.to_hf_json(dtype),
+            Family::Siglip => self.to_siglip_json(dtype),
+        }
+    }
+
     /// Checks the architecture is internally consistent; `file` names the source in errors.
     pub fn validate(&self, file: &str) -> Result<()> {
         let (t, v) = (&self.text, &self.vision);
+        if self.family == Family::Siglip && self.projection_dim != v.encoder.hidden_size {
+            return Err(Error::config(
+                file,
+                format!(
+                    "text projection_size {} differs from the vision hidden_size {}: SigLIP compares the two heads' outputs directly",
+                    self.projection_dim, v.encoder.hidden_size
+                ),
+            ));
+        }
         t.encoder.validate(file, "text")?;
         v.encoder.validate(file, "vision")?;
         if v.num_channels != 3 {
@@ -252,7 +335,9 @@ impl ClipConfig {
                 ),
             ));
         }
-        if (t.bos_token_id as usize) >= t.vocab_size && t.bos_token_id != 0 {
+        // SigLIP's configs keep CLIP's bos/eos defaults whatever their vocabulary (transformers
+        // warns and ignores them: nothing reads them), so only CLIP's are checked.
+        if self.family == Family::Clip && (t.bos_token_id as usize) >= t.vocab_size && t.bos_token_id != 0 {
             return Err(Error::config(
                 file,
                 format!("text bos_token_id {} is outside the vocabulary ({})", t.bos_token_id, t.vocab_size),
@@ -261,7 +346,7 @@ impl ClipConfig {
         Ok(())
     }
 
-    /// The text context length (77 for every CLIP).
+    /// The text context length (77 for every CLIP, 64 for SigLIP).
     pub fn context_length(&self) -> usize {
         self.text.max_position_embeddings
     }

@@ -115,6 +115,7 @@ impl ClipConfig {
                 eos_token_id: if pooling == TextPooling::Argmax { 49_407 } else { eos_id },
                 pad_token_id: tr.u32("pad_id", 0)?,
                 pooling,
+                causal: true,
             },
             vision: VisionConfig {
                 encoder: EncoderConfig {
@@ -128,9 +129,12 @@ impl ClipConfig {
                 num_channels: 3,
                 image_size: vr.pair("image_size", [224, 224], MAX_IMAGE_SIDE)?,
                 patch_size: vr.pair("patch_size", [16, 16], MAX_IMAGE_SIDE)?,
+                class_token: true,
             },
             projection_dim: m.usize("embed_dim", 512, MAX_WIDTH)?,
             logit_scale_init_value: 2.6592,
+            logit_bias_init_value: 0.0,
+            family: super::Family::Clip,
         };
         config.validate(FILE)?;
         let pre = match root.get("preprocess_cfg") {

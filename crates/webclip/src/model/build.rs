@@ -157,13 +157,25 @@ impl<'a> Builder<'a> {
         Ok(Encoder { layers })
     }
 
-    /// One encoder layer at `prefix` (`…encoder.layers.{i}`).
-    fn encoder_layer(&mut self, prefix: &str, c: &EncoderConfig) -> Result<EncoderLayer> {
+    /// `prefix.fc1` `[d → d_ff]` and `prefix.fc2` `[d_ff → d]` with the encoder's activation.
+    pub fn mlp(&mut self, prefix: &str, c: &EncoderConfig) -> Result<Mlp> {
         let (d, d_ff) = (c.hidden_size, c.intermediate_size);
         let df = d as f32;
         let in_std = df.powf(-0.5) * (2.0 * c.num_hidden_layers as f32).powf(-0.5);
-        let out_std = df.powf(-0.5);
         let fc_std = (2.0 * df).powf(-0.5);
+        Ok(Mlp {
+            fc1: self.linear(&format!("{prefix}.fc1"), d, d_ff, true, fc_std)?,
+            fc2: self.linear(&format!("{prefix}.fc2"), d_ff, d, true, in_std)?,
+            act: c.hidden_act,
+        })
+    }
+
+    /// One encoder layer at `prefix` (`…encoder.layers.{i}`).
+    fn encoder_layer(&mut self, prefix: &str, c: &EncoderConfig) -> Result<EncoderLayer> {
+        let d = c.hidden_size;
+        let df = d as f32;
+        let in_std = df.powf(-0.5) * (2.0 * c.num_hidden_layers as f32).powf(-0.5);
+        let out_std = df.powf(-0.5);
         Ok(EncoderLayer {
             self_attn: Attention {
                 q_proj: self.linear(&format!("{prefix}.self_attn.q_proj"), d, d, true, in_std)?,
@@ -173,11 +185,7 @@ impl<'a> Builder<'a> {
                 num_heads: c.num_attention_heads,
             },
             layer_norm1: self.layer_norm(&format!("{prefix}.layer_norm1"), d, c.layer_norm_eps)?,
-            mlp: Mlp {
-                fc1: self.linear(&format!("{prefix}.mlp.fc1"), d, d_ff, true, fc_std)?,
-                fc2: self.linear(&format!("{prefix}.mlp.fc2"), d_ff, d, true, in_std)?,
-                act: c.hidden_act,
-            },
+            mlp: self.mlp(&format!("{prefix}.mlp"), c)?,
             layer_norm2: self.layer_norm(&format!("{prefix}.layer_norm2"), d, c.layer_norm_eps)?,
         })
     }

@@ -1,5 +1,6 @@
-//! The whole model (HF `CLIPModel`): both towers, their projections into the shared embedding
-//! space and the learnable temperature.
+//! The whole model (HF `CLIPModel` / `SiglipModel`): both towers, CLIP's projections into the
+//! shared embedding space (SigLIP's towers end in heads instead), the learnable temperature and
+//! SigLIP's bias.
 
 use std::sync::Arc;
 
@@ -10,20 +11,24 @@ use burn::tensor::{Device, Int, Tensor};
 use super::build::{Builder, Init, ParamLayouts, WeightSource};
 use super::text::TextTransformer;
 use super::vision::VisionTransformer;
-use crate::config::ClipConfig;
+use crate::config::{ClipConfig, Family};
 use crate::error::Result;
 
-/// CLIP: `text_model`, `vision_model`, `visual_projection`, `text_projection`, `logit_scale`.
+/// CLIP: `text_model`, `vision_model`, `visual_projection`, `text_projection`, `logit_scale`;
+/// SigLIP: `text_model`, `vision_model`, `logit_scale`, `logit_bias`.
 #[derive(Module, Debug)]
 pub struct ClipModel {
     pub text_model: TextTransformer,
     pub vision_model: VisionTransformer,
-    /// `[vision width → projection dim]`, no bias.
-    pub visual_projection: Linear,
-    /// `[text width → projection dim]`, no bias.
-    pub text_projection: Linear,
-    /// `[1]` (0-d in checkpoints; Burn has no rank-0 tensors). Similarities are scaled by its exp.
+    /// `[vision width → projection dim]`, no bias (CLIP).
+    pub visual_projection: Option<Linear>,
+    /// `[text width → projection dim]`, no bias (CLIP).
+    pub text_projection: Option<Linear>,
+    /// `[1]` (0-d in CLIP checkpoints, `[1]` in SigLIP's; Burn has no rank-0 tensors).
+    /// Similarities are scaled by its exp.
     pub logit_scale: Param<Tensor<1>>,
+    /// `[1]`, added to the scaled similarities before the sigmoid (SigLIP).
+    pub logit_bias: Option<Param<Tensor<1>>>,
     /// How each parameter is laid out relative to the checkpoint, recorded when it was built:
     /// what export and training's gradient report undo.
     #[module(skip)]
@@ -37,15 +42,27 @@ impl ClipModel {
         let mut source = source;
         let model = {
             let mut b = Builder::new(source.as_mut(), device);
-            let text_model = TextTransformer::build(&config.text, &mut b)?;
-            let vision_model = VisionTransformer::build(&config.vision, &mut b)?;
+            let clip = config.family == Family::Clip;
             let e = config.projection_dim;
+            let text_model = TextTransformer::build(&config.text, (!clip).then_some(e), &mut b)?;
+            let vision_model = VisionTransformer::build(&config.vision, &mut b)?;
             let (dv, dt) = (config.vision.encoder.hidden_size, config.text.encoder.hidden_size);
-            let visual_projection = b.linear("visual_projection", dv, e, false, (dv as f32).powf(-0.5))?;
-            let text_projection = b.linear("text_projection", dt, e, false, (dt as f32).powf(-0.5))?;
+            let (visual_projection, text_projection) = if clip {
+                (
+                    Some(b.linear("visual_projection", dv, e, false, (dv as f32).powf(-0.5))?),
+                    Some(b.linear("text_projection", dt, e, false, (dt as f32).powf(-0.5))?),
+                )
+            } else {
+                (None, None)
+            };
             let logit_scale = b.param("logit_scale", [1], Init::Constant(config.logit_scale_init_value as f32))?;
+            let logit_bias = if clip {
+                None
+            } else {
+                Some(b.param("logit_bias", [1], Init::Constant(config.logit_bias_init_value as f32))?)
+            };
             let layouts = Arc::new(b.into_layouts());
-            ClipModel { text_model, vision_model, visual_projection, text_projection, logit_scale, layouts }
+            ClipModel { text_model, vision_model, visual_projection, text_projection, logit_scale, logit_bias, layouts }
         };
         source.finish()?;
         Ok(model)
@@ -53,12 +70,29 @@ impl ClipModel {
 
     /// HF `get_image_features`: `pixels` `[batch, 3, H, W]` → projected, unnormalised `[batch, E]`.
     pub fn image_features(&self, pixels: Tensor<4>) -> Tensor<2> {
-        self.visual_projection.forward(self.vision_model.forward(pixels))
+        self.project_image(self.vision_model.forward(pixels))
     }
 
     /// HF `get_text_features`: `ids` `[batch, tokens]`, `pool_index` `[batch]` → `[batch, E]`.
     pub fn text_features(&self, ids: Tensor<2, Int>, pool_index: Tensor<1, Int>) -> Tensor<2> {
-        self.text_projection.forward(self.text_model.forward(ids, pool_index))
+        self.project_text(self.text_model.forward(ids, pool_index))
+    }
+
+    /// The vision tower's pooled output `[batch, width]` into the embedding space `[batch, E]`
+    /// (CLIP's projection; SigLIP's head already did it).
+    pub fn project_image(&self, pooled: Tensor<2>) -> Tensor<2> {
+        match &self.visual_projection {
+            Some(p) => p.forward(pooled),
+            None => pooled,
+        }
+    }
+
+    /// The text tower's pooled output into the embedding space (see [`Self::project_image`]).
+    pub fn project_text(&self, pooled: Tensor<2>) -> Tensor<2> {
+        match &self.text_projection {
+            Some(p) => p.forward(pooled),
+            None => pooled,
+        }
     }
 }
 

@@ -129,6 +129,15 @@ fn unfused(u: Box<cpu::Unfused>, lin: &Linear, act: Option<Activation>) -> Tenso
     }
 }
 
+impl Mlp {
+    /// `fc2(act(fc1(x)))` on rows `[n, d]` → `[n, d]` (fused on the CPU backend).
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let fused = cpu::applies_to(&x);
+        let h = linear(x, &self.fc1, Some(self.act), fused);
+        linear(h, &self.fc2, None, fused)
+    }
+}
+
 impl EncoderLayer {
     /// The MLP half with its residual: rows `[n, d]` → `[n, d]`.
     fn mlp_block(&self, x: Tensor<2>, fused: bool) -> Tensor<2> {
@@ -189,6 +198,14 @@ impl Encoder {
     /// `[batch, tokens, d]` → `[batch, tokens, d]`.
     pub fn forward(&self, mut x: Tensor<3>, causal: bool) -> Tensor<3> {
         for layer in &self.layers {
+            x = layer.forward(x, causal);
+        }
+        x
+    }
+
+    /// Layers `start..` only: `[batch, tokens, d]` → `[batch, tokens, d]`.
+    pub fn forward_from(&self, mut x: Tensor<3>, causal: bool, start: usize) -> Tensor<3> {
+        for layer in &self.layers[start.min(self.layers.len())..] {
             x = layer.forward(x, causal);
         }
         x

@@ -4,7 +4,8 @@
 //! - `build`: what the model needs from a weight source ([`WeightSource`]) and the builder
 //!   that makes modules from one, recording each parameter's [`Layout`];
 //! - `encoder`: the pre-LN transformer block both towers share;
-//! - `text`, `vision`: the towers; `clip`: both plus projections and temperature;
+//! - `text`, `vision`: the towers; `head`: SigLIP's attention-pooling head; `clip`: both
+//!   towers plus projections, temperature and (SigLIP) bias;
 //! - `cpu`: fused host kernels for inference on the CPU backend;
 //! - `precision`: f16 inference;
 //! - `params`: walking the parameters by HF key (the one module-path visitor).
@@ -13,6 +14,7 @@ mod build;
 pub mod clip;
 pub mod cpu;
 pub mod encoder;
+pub mod head;
 pub mod params;
 pub mod precision;
 pub mod text;

@@ -9,7 +9,7 @@
 //! - LayerNorm: its parameters and its arithmetic. The residual stream reaches magnitudes where
 //!   an f16 mean/variance loses digits, and this is what PyTorch's autocast keeps in f32 too. The
 //!   activation is widened for the norm and narrowed after it.
-//! - `logit_scale`: one number, read once to the host.
+//! - `logit_scale` (and SigLIP's `logit_bias`): one number each, read once to the host.
 //! - Everything outside the model: pixels are made in f32 and narrowed on the device, features
 //!   are widened when read back, and zero-shot/ranking arithmetic runs on the host in f32.
 //! - Training: always f32. A trainer built from an f16 model widens it again
@@ -116,7 +116,7 @@ struct Caster {
 
 impl KeyedMapper for Caster {
     fn map<const D: usize>(&mut self, key: &str, owner: &str, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let keep_f32 = owner == "LayerNorm" || key == "logit_scale";
+        let keep_f32 = owner == "LayerNorm" || key == "logit_scale" || key == "logit_bias";
         let to = if keep_f32 { FloatDType::F32 } else { self.to };
         if param.val().dtype() == DType::from(to) {
             return param;

@@ -12,6 +12,11 @@ pub const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
 /// See [`CLIP_MEAN`].
 pub const CLIP_STD: [f32; 3] = [0.268_629_54, 0.261_302_6, 0.275_777_1];
 
+/// SigLIP's normalisation (transformers' IMAGENET_STANDARD_MEAN / _STD).
+pub const SIGLIP_MEAN: [f32; 3] = [0.5, 0.5, 0.5];
+/// See [`SIGLIP_MEAN`].
+pub const SIGLIP_STD: [f32; 3] = [0.5, 0.5, 0.5];
+
 /// The smallest standard deviation normalisation accepts: below it a pixel divided by it
 /// overflows f32 (real ones are around 0.27 or 0.5).
 pub(crate) const MIN_STD: f32 = 1e-6;
@@ -88,6 +93,21 @@ impl PreprocessConfig {
         }
     }
 
+    /// SigLIP's processor for a model of this input size (`SiglipImageProcessor`'s defaults:
+    /// resize to exactly the input size, bicubic, no crop, mean = std = 0.5).
+    pub fn siglip(image_size: [usize; 2]) -> Self {
+        PreprocessConfig {
+            resize: Some(Resize::Exact(image_size)),
+            filter: Filter::Bicubic,
+            crop: None,
+            crop_rounding: CropRounding::Floor,
+            alpha: AlphaMode::CompositeWhite,
+            rescale_factor: Some(1.0 / 255.0),
+            mean: Some(SIGLIP_MEAN),
+            std: Some(SIGLIP_STD),
+        }
+    }
+
     /// The size of the tensor this produces, when fixed (`None` when nothing fixes it).
     pub fn output_size(&self) -> Option<[usize; 2]> {
         match (self.crop, self.resize) {
@@ -100,10 +120,20 @@ impl PreprocessConfig {
     /// Parse an HF `preprocessor_config.json`; missing fields take CLIPImageProcessor's defaults
     /// for a model of `image_size`.
     pub fn from_hf_json(bytes: &[u8], image_size: [usize; 2]) -> Result<Self> {
+        Self::read_hf(bytes, image_size, PreprocessConfig::for_image_size(image_size))
+    }
+
+    /// Parse a SigLIP `preprocessor_config.json`; missing fields take SiglipImageProcessor's
+    /// defaults for a model of `image_size` ([`PreprocessConfig::siglip`]).
+    pub fn from_siglip_json(bytes: &[u8], image_size: [usize; 2]) -> Result<Self> {
+        Self::read_hf(bytes, image_size, PreprocessConfig::siglip(image_size))
+    }
+
+    /// The fields both processors share, with `base` giving the defaults.
+    fn read_hf(bytes: &[u8], image_size: [usize; 2], base: PreprocessConfig) -> Result<Self> {
         const FILE: &str = "preprocessor_config.json";
         let root = parse_object(FILE, bytes)?;
         let r = Fields::new(FILE, &root, "");
-        let base = PreprocessConfig::for_image_size(image_size);
         let resize = if r.bool("do_resize", true)? {
             Some(match root.get("size") {
                 None | Some(Value::Null) => base.resize.unwrap_or(Resize::ShortestEdge(224)),
@@ -126,7 +156,7 @@ impl PreprocessConfig {
         } else {
             None
         };
-        let crop = if r.bool("do_center_crop", true)? {
+        let crop = if r.bool("do_center_crop", base.crop.is_some())? {
             Some(match root.get("crop_size") {
                 None | Some(Value::Null) => base.crop.unwrap_or(image_size),
                 Some(Value::Number(_)) => {
@@ -155,7 +185,8 @@ impl PreprocessConfig {
         let rescale_factor =
             if r.bool("do_rescale", true)? { Some(r.f64("rescale_factor", 1.0 / 255.0)?) } else { None };
         let (mean, std) = if r.bool("do_normalize", true)? {
-            (Some(r.triple("image_mean", CLIP_MEAN)?), Some(r.triple("image_std", CLIP_STD)?))
+            let (mean, std) = (base.mean.unwrap_or(CLIP_MEAN), base.std.unwrap_or(CLIP_STD));
+            (Some(r.triple("image_mean", mean)?), Some(r.triple("image_std", std)?))
         } else {
             (None, None)
         };
@@ -172,6 +203,19 @@ impl PreprocessConfig {
             mean,
             std,
         })
+    }
+
+    /// `preprocessor_config.json` for HF's SiglipImageProcessor (the CLIP fields, with that
+    /// processor's type; it has no crop, so a config with one cannot be written this way).
+    pub fn to_siglip_json(&self) -> Value {
+        let mut v = self.to_hf_json();
+        if let Some(m) = v.as_object_mut() {
+            m.insert("image_processor_type".into(), json!("SiglipImageProcessor"));
+            m.insert("processor_class".into(), json!("SiglipProcessor"));
+            m.remove("do_center_crop");
+            m.remove("crop_size");
+        }
+        v
     }
 
     /// `preprocessor_config.json` for HF's CLIPImageProcessor. (OpenCLIP's rounding of the crop
@@ -235,5 +279,24 @@ mod tests {
         let p = PreprocessConfig::for_image_size([64, 64]);
         let bytes = serde_json::to_vec(&p.to_hf_json()).unwrap();
         assert_eq!(PreprocessConfig::from_hf_json(&bytes, [64, 64]).unwrap(), p);
+        let p = PreprocessConfig::siglip([64, 48]);
+        let bytes = serde_json::to_vec(&p.to_siglip_json()).unwrap();
+        assert_eq!(PreprocessConfig::from_siglip_json(&bytes, [64, 48]).unwrap(), p);
+    }
+
+    /// A hub SigLIP processor file (google/siglip-base-patch16-224's, with bilinear as some
+    /// folders have) and an empty one.
+    #[test]
+    fn siglip_processor_defaults() {
+        let hub = br#"{"do_normalize": true, "do_rescale": true, "do_resize": true, "image_mean": [0.5, 0.5, 0.5],
+            "image_processor_type": "SiglipImageProcessor", "image_std": [0.5, 0.5, 0.5],
+            "processor_class": "SiglipProcessor", "resample": 2, "rescale_factor": 0.00392156862745098,
+            "size": {"height": 224, "width": 224}}"#;
+        let p = PreprocessConfig::from_siglip_json(hub, [224, 224]).unwrap();
+        assert_eq!(p, PreprocessConfig { filter: Filter::Bilinear, ..PreprocessConfig::siglip([224, 224]) });
+        assert_eq!(
+            PreprocessConfig::from_siglip_json(b"{}", [256, 256]).unwrap(),
+            PreprocessConfig::siglip([256, 256])
+        );
     }
 }

@@ -44,7 +44,7 @@ pub async fn zero_shot_accuracy(
             let right = embs
                 .iter()
                 .filter(|e| {
-                    let p = head.probabilities(e, clip.logit_scale());
+                    let p = head.probabilities(e, clip.scoring());
                     let best = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|x| x.0);
                     best == Some(class)
                 })

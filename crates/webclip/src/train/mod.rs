@@ -28,7 +28,7 @@ pub use crate::model::params::{ParamInfo, param_infos};
 use crate::model::{ClipModel, l2_normalize};
 use crate::pipeline::Clip;
 use crate::preprocess::{self, PreprocessConfig, RgbImage};
-use crate::tokenizer::{TokenBatch, Tokenizer};
+use crate::tokenizer::Tokenizer;
 use optim::{AdamWConfig, AdamWState, AdamWStep, clip_grad_norm, cosine_lr};
 pub use options::TrainOptions;
 pub use params::{TrainMode, Trainable, wise_ft};
@@ -308,7 +308,7 @@ impl Trainer {
             pixels.extend(preprocess::preprocess(img, &self.preprocess));
         }
         let rows: Vec<Vec<u32>> = texts.iter().map(|t| self.tokenizer.encode(t)).collect::<Result<_>>()?;
-        let tb = TokenBatch::new(&rows, self.config.text.pad_token_id, self.config.text.pooling);
+        let tb = self.tokenizer.batch(&rows, &self.config.text);
         let device = self.device.clone().inner();
         Ok(Batch {
             pixels: Tensor::from_data(TensorData::new(pixels, [images.len(), 3, h, w]), &device),
@@ -345,18 +345,18 @@ impl Trainer {
             Frozen::Nothing => m.image_features(px.autodiff()),
             Frozen::Layers(k) => {
                 let h = frozen.vision_model.prefix(px, k).autodiff();
-                m.visual_projection.forward(m.vision_model.finish(h, k))
+                m.project_image(m.vision_model.finish(h, k))
             }
-            Frozen::Tower => m.visual_projection.forward(frozen.vision_model.forward(px).autodiff()),
+            Frozen::Tower => m.project_image(frozen.vision_model.forward(px).autodiff()),
             Frozen::All => frozen.image_features(px).autodiff(),
         };
         let text = match self.frozen_text {
             Frozen::Nothing => m.text_features(ids.autodiff(), pool.autodiff()),
             Frozen::Layers(k) => {
                 let h = frozen.text_model.prefix(ids, k).autodiff();
-                m.text_projection.forward(m.text_model.finish(h, pool.autodiff(), k))
+                m.project_text(m.text_model.finish(h, pool.autodiff(), k))
             }
-            Frozen::Tower => m.text_projection.forward(frozen.text_model.forward(ids, pool).autodiff()),
+            Frozen::Tower => m.project_text(frozen.text_model.forward(ids, pool).autodiff()),
             Frozen::All => frozen.text_features(ids, pool).autodiff(),
         };
         (image, text)

@@ -14,9 +14,11 @@ use crate::model::params::{self, KeyedMapper, KeyedVisitor, param_infos};
 /// What trains.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TrainMode {
-    /// `visual_projection`, `text_projection` and `logit_scale`.
+    /// `visual_projection`, `text_projection` and `logit_scale` (SigLIP: the two heads,
+    /// `logit_scale` and `logit_bias`).
     Projections,
-    /// The last N blocks of each tower, their final norms, the projections and `logit_scale`.
+    /// The last N blocks of each tower, their final norms, the projections (heads) and the
+    /// temperature (and bias).
     Last(usize),
     /// Everything.
     All,
@@ -64,8 +66,12 @@ impl Trainable {
         if (self.lock_image && image_side) || (self.lock_text && text_side) {
             return false;
         }
-        let projection =
-            key.starts_with("visual_projection.") || key.starts_with("text_projection.") || key == "logit_scale";
+        let projection = key.starts_with("visual_projection.")
+            || key.starts_with("text_projection.")
+            || key.starts_with("vision_model.head.")
+            || key.starts_with("text_model.head.")
+            || key == "logit_scale"
+            || key == "logit_bias";
         match self.mode {
             TrainMode::All => true,
             TrainMode::Projections => projection,

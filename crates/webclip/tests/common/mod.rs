@@ -37,6 +37,7 @@ pub fn shapes_model_files() -> ModelFiles {
         weights: read("model.safetensors"),
         tokenizer: read("tokenizer.json"),
         preprocessor: Some(read("preprocessor_config.json")),
+        tokenizer_config: None,
     }
 }
 
@@ -51,6 +52,7 @@ pub fn model_files(name: &str) -> ModelFiles {
         weights,
         tokenizer: opt("tokenizer.json").expect("tokenizer.json"),
         preprocessor: opt("preprocessor_config.json"),
+        tokenizer_config: opt("tokenizer_config.json"),
     }
 }
 
