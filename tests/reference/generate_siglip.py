@@ -15,6 +15,9 @@ library are the reference. Writes into tests/fixtures/:
   expected/siglip-*.json        ids (padded to 64 as the processor pads), embeddings
                                 (get_image_features / get_text_features), sigmoid zero-shot
                                 probabilities with template ensembling
+  expected/siglip_training.json the sigmoid loss, raw gradients and parameters after three
+                                AdamW steps (OpenCLIP's recipe, as training.json for CLIP) on
+                                siglip-tiny (two modes) and on tiny-legacy (CLIP) given a bias
   expected/siglip_shapes.json   every key and shape of SigLIP B/16 and SigLIP 2 B/16 (vocab
                                 256000) as transformers builds them (on the meta device: no
                                 weights), for the architecture test of the full-size models
@@ -227,6 +230,110 @@ def shapes():
     return out
 
 
+TRAIN_FILES = ["chelsea.png", "coffee.png", "astronaut.png", "horse.png"]
+TRAIN_TEXTS = ["a photo of a cat", "커피 한 잔", "宇宙飛行士の写真", "un caballo"]
+TRAIN_HP = dict(lr=1e-3, weight_decay=0.2, beta1=0.9, beta2=0.98, eps=1e-6, warmup=1, steps=3, grad_clip=1.0)
+SIGLIP_WATCH = [
+    "logit_scale",
+    "logit_bias",
+    "text_model.head.weight",
+    "text_model.final_layer_norm.bias",
+    "vision_model.head.probe",
+    "vision_model.head.attention.in_proj_weight",
+    "vision_model.head.attention.out_proj.bias",
+    "vision_model.head.mlp.fc1.bias",
+    "vision_model.embeddings.patch_embedding.bias",
+    "vision_model.post_layernorm.weight",
+    "text_model.encoder.layers.1.self_attn.q_proj.weight",
+]
+CLIP_WATCH = ["logit_scale", "visual_projection.weight", "text_projection.weight"]
+
+
+def sigmoid_loss(img, txt, scale, bias):
+    """SigLIP's loss written out (HF SiglipModel's, the paper's)."""
+    logits = l2n(txt) @ l2n(img).T * scale.exp() + bias
+    z = 2 * torch.eye(len(img)) - 1
+    return -torch.nn.functional.logsigmoid(z * logits).sum() / len(img)
+
+
+def siglip_trains(mode, key):
+    if mode == "all":
+        return True
+    return key.startswith(("vision_model.head.", "text_model.head.")) or key in ("logit_scale", "logit_bias")
+
+
+def training_reference(tok):
+    from generate import CLIPImageProcessorPil, CLIPModel, build_tokenizer, cosine_lr  # noqa: F401
+    from transformers import CLIPTokenizerFast
+
+    hp = TRAIN_HP
+    out = {"files": TRAIN_FILES, "texts": TRAIN_TEXTS, "hyper": hp, "cases": {}}
+    imgs = [pil_open(FIX / "images" / f) for f in TRAIN_FILES]
+    sdir = FIX / "models" / "siglip-tiny"
+    cdir = FIX / "models" / "tiny-legacy"
+    for case_name in ["siglip:all", "siglip:projections", "clip-sigmoid:all"]:
+        kind, mode = case_name.split(":")
+        if kind == "siglip":
+            model = SiglipModel.from_pretrained(sdir).eval()
+            pixels = torch.from_numpy(SiglipImageProcessorPil.from_pretrained(sdir)(imgs, return_tensors="np")["pixel_values"])
+            ids = tok(TRAIN_TEXTS, padding="max_length", max_length=CONTEXT, truncation=True, return_tensors="pt")["input_ids"]
+            bias = model.logit_bias
+            watch = SIGLIP_WATCH
+
+            def features():
+                return (model.get_image_features(pixel_values=pixels).pooler_output,
+                        model.get_text_features(input_ids=ids).pooler_output)
+        else:
+            model = CLIPModel.from_pretrained(cdir).eval()
+            pixels = torch.from_numpy(CLIPImageProcessorPil.from_pretrained(cdir)(imgs, return_tensors="np")["pixel_values"])
+            ctok = CLIPTokenizerFast(tokenizer_file=str(FIX / "tokenizer.json"))
+            batch = ctok(TRAIN_TEXTS, padding=True, return_tensors="pt")
+            bias = torch.nn.Parameter(torch.tensor([-10.0]))  # webclip's SIGMOID_BIAS_INIT
+            watch = CLIP_WATCH
+
+            def features():
+                return (model.get_image_features(pixel_values=pixels).pooler_output,
+                        model.get_text_features(input_ids=batch["input_ids"],
+                                                attention_mask=batch["attention_mask"]).pooler_output)
+        named = dict(model.named_parameters())
+        if kind != "siglip":
+            named["logit_bias"] = bias
+        for k, p in named.items():
+            p.requires_grad_(siglip_trains(mode, k))
+        decay = [p for k, p in named.items() if p.requires_grad and p.ndim >= 2]
+        no_decay = [p for k, p in named.items() if p.requires_grad and p.ndim < 2]
+        opt = torch.optim.AdamW([{"params": decay, "weight_decay": hp["weight_decay"]},
+                                 {"params": no_decay, "weight_decay": 0.0}],
+                                lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]), eps=hp["eps"])
+        case = {"losses": [], "lrs": [], "grad_norms": [], "logit_bias": [], "logit_scale": []}
+        for step in range(hp["steps"]):
+            lr = cosine_lr(hp["lr"], step, hp["warmup"], hp["steps"])
+            for g in opt.param_groups:
+                g["lr"] = lr
+            img, txt = features()
+            loss = sigmoid_loss(img, txt, model.logit_scale, bias)
+            if kind == "siglip" and step == 0:
+                hf = model(input_ids=ids, pixel_values=pixels, return_loss=True).loss
+                assert abs(hf.item() - loss.item()) < 1e-5 * abs(hf.item()), (hf.item(), loss.item())
+            opt.zero_grad()
+            loss.backward()
+            if step == 0:
+                case["grads"] = {k: named[k].grad.flatten().tolist() for k in watch if named[k].grad is not None}
+            norm = torch.nn.utils.clip_grad_norm_([p for p in named.values() if p.requires_grad], hp["grad_clip"])
+            opt.step()
+            if kind != "siglip":
+                with torch.no_grad():
+                    model.logit_scale.clamp_(0, math.log(100))
+            case["losses"].append(loss.item())
+            case["lrs"].append(lr)
+            case["grad_norms"].append(norm.item())
+            case["logit_bias"].append(float(bias.detach()[0]))
+            case["logit_scale"].append(float(model.logit_scale.detach().flatten()[0]))
+        case["params"] = {k: named[k].detach().flatten().tolist() for k in watch if k != "logit_bias" or kind == "siglip"}
+        out["cases"][case_name] = case
+    return out
+
+
 def main():
     tok_path = build_tokenizer()
     tok = AutoTokenizer.from_pretrained(SIG)
@@ -272,6 +379,8 @@ def main():
     (FIX / "expected" / "siglip-min-bf16.json").write_text(json.dumps(exp, ensure_ascii=False) + "\n")
 
     (FIX / "expected" / "siglip_shapes.json").write_text(json.dumps(shapes()) + "\n")
+    log("siglip training reference")
+    (FIX / "expected" / "siglip_training.json").write_text(json.dumps(training_reference(tok), ensure_ascii=False) + "\n")
     log("siglip done")
 
 

@@ -51,11 +51,16 @@ pub struct Hyper {
     /// Micro-batches per step (gradient accumulation with cached features).
     #[arg(long, default_value_t = 1)]
     pub accum: usize,
+    /// The contrastive loss: softmax (CLIP's InfoNCE) or sigmoid (SigLIP's pairwise loss;
+    /// better at small batches). Default: the model family's own.
+    #[arg(long)]
+    pub loss: Option<String>,
     /// Random seed (data order, initial weights for train-shapes).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// One JSON object per step on stdout: {"step", "loss", "lr", "logit_scale"} (steps count
-    /// from 1; the loss is the batch's before that step's update).
+    /// One JSON object per step on stdout: {"step", "loss", "lr", "logit_scale"} (+ "logit_bias"
+    /// with the sigmoid loss; steps count from 1; the loss is the batch's before that step's
+    /// update).
     #[arg(long)]
     pub json: bool,
     /// Write a checkpoint every N steps (and always at the end).
@@ -277,6 +282,7 @@ fn train_config(h: &Hyper, defaults: TrainConfig) -> Result<TrainConfig> {
         warmup: h.warmup,
         grad_clip: Some(h.grad_clip),
         accum: Some(h.accum),
+        loss: h.loss.as_deref().map(|l| flag("--loss", l)).transpose()?,
         ..TrainOptions::default()
     };
     Ok(options.resolve(defaults)?)
@@ -294,6 +300,9 @@ struct RunInfo {
     lock_image: bool,
     lock_text: bool,
     shuffle: bool,
+    /// `--loss` as given ("" = the family's own; absent in checkpoints from before the flag).
+    #[serde(default)]
+    loss: String,
     step: usize,
     updates: u64,
 }
@@ -411,7 +420,11 @@ fn run_loop(
         match pollster::block_on(trainer.step(&imgs, &texts)) {
             Ok(r) => {
                 if h.json {
-                    print_json(&json!({"step": r.step, "loss": r.loss, "lr": r.lr, "logit_scale": r.logit_scale}))?;
+                    let mut line = json!({"step": r.step, "loss": r.loss, "lr": r.lr, "logit_scale": r.logit_scale});
+                    if let (Some(b), Some(o)) = (r.logit_bias, line.as_object_mut()) {
+                        o.insert("logit_bias".into(), json!(b));
+                    }
+                    print_json(&line)?;
                 }
                 let done = s - start;
                 let per = t0.elapsed().as_secs_f64() / done as f64;
@@ -447,7 +460,7 @@ fn check_resume(out: &Path, run: &RunInfo) -> Result<TrainerState> {
     let same = RunInfo { step: saved.step, updates: saved.updates, ..run.clone() };
     if saved != same {
         return Err(CliError::Other(format!(
-            "--resume: the checkpoint in {} was made with other settings (data, seed, batch size, steps or training mode); rerun the original command with --resume",
+            "--resume: the checkpoint in {} was made with other settings (data, seed, batch size, steps, training mode or loss); rerun the original command with --resume",
             out.display()
         )));
     }
@@ -483,6 +496,7 @@ pub fn finetune(a: FinetuneArgs, device: DeviceChoice, rep: &mut Reporter) -> Re
         lock_image: a.hyper.lock_image,
         lock_text: a.hyper.lock_text,
         shuffle: !a.no_shuffle,
+        loss: a.hyper.loss.clone().unwrap_or_default(),
         step: 0,
         updates: 0,
     };
@@ -529,6 +543,7 @@ pub fn train_shapes(a: TrainShapesArgs, device: DeviceChoice, rep: &mut Reporter
         lock_image: a.hyper.lock_image,
         lock_text: a.hyper.lock_text,
         shuffle: true,
+        loss: a.hyper.loss.clone().unwrap_or_default(),
         step: 0,
         updates: 0,
     };

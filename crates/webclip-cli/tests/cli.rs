@@ -304,3 +304,66 @@ fn precision_f16_embeds_close_to_f32() {
         assert!(cos(a, b) >= 0.998, "{key}: cos {}", cos(a, b));
     }
 }
+
+/// A SigLIP folder through the same commands: sigmoid scores said in the JSON, equal to
+/// transformers' (template ensembling over Korean templates included), `logit_bias` in `embed`,
+/// Korean text embedded like transformers embeds it.
+#[test]
+fn siglip_classify_and_embed_json() {
+    let expected: Value = serde_json::from_slice(&std::fs::read(p("expected/siglip-tiny.json")).unwrap()).unwrap();
+    let model = p("models/siglip-tiny");
+    let images = expected["images"].as_array().unwrap();
+    let labels: Vec<&str> = expected["labels"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    let templates = std::env::temp_dir().join(format!("webclip-ko-templates-{}.txt", std::process::id()));
+    let ko: Vec<&str> = expected["templates"]["ko"].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    std::fs::write(&templates, ko.join("\n")).unwrap();
+    let files = ["chelsea.png", "astronaut.png"];
+    let mut args = vec!["--device", "cpu", "classify", "--model", &model, "--json"];
+    args.extend(["--templates", templates.to_str().unwrap()]);
+    for l in &labels {
+        args.extend(["--label", l]);
+    }
+    let paths: Vec<String> = files.iter().map(|f| p(&format!("images/{f}"))).collect();
+    for path in &paths {
+        args.push(path);
+    }
+    let out = ok_json(&args);
+    std::fs::remove_file(&templates).ok();
+    for (f, entry) in files.iter().zip(out.as_array().unwrap()) {
+        assert_eq!(entry["scoring"], "sigmoid");
+        let row = images.iter().position(|i| i == f).unwrap();
+        let want = &expected["zeroshot"]["ko"][row];
+        let scores = entry["scores"].as_array().unwrap();
+        assert_eq!(scores.len(), labels.len());
+        let sum: f64 = scores.iter().map(|s| s["prob"].as_f64().unwrap()).sum();
+        assert!((sum - 1.0).abs() > 0.05, "independent sigmoids do not sum to 1 ({sum})");
+        for s in scores {
+            let i = labels.iter().position(|l| *l == s["label"].as_str().unwrap()).unwrap();
+            let (got, w) = (s["prob"].as_f64().unwrap(), want[i].as_f64().unwrap());
+            assert!((got - w).abs() < 1e-3, "{f} {}: {got} vs {w}", labels[i]);
+        }
+    }
+    let out = ok_json(&["--device", "cpu", "embed", "--model", &model, "--json", "--text", "고양이 사진"]);
+    assert!((out["logit_bias"].as_f64().unwrap() - expected["logit_bias"].as_f64().unwrap()).abs() < 1e-5);
+    let i = expected["texts"].as_array().unwrap().iter().position(|t| t == "고양이 사진").unwrap();
+    let c = cos(out["text_embeds"][0].as_array().unwrap(), expected["text_embeds"][i].as_array().unwrap());
+    assert!(c > 0.9999, "{c}");
+    // A CLIP model says softmax and has no bias.
+    let out = ok_json(&["--device", "cpu", "embed", "--model", &p("models/tiny-legacy"), "--json", "--text", "a"]);
+    assert!(out.get("logit_bias").is_none());
+}
+
+/// A SigLIP folder with only the SentencePiece model (as google/siglip-base-patch16-224 ships)
+/// is refused with the file it lacks and how to make it.
+#[test]
+fn siglip_folder_without_tokenizer_json() {
+    let dir = std::env::temp_dir().join(format!("webclip-spiece-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["config.json", "model.safetensors", "preprocessor_config.json"] {
+        std::fs::copy(fixtures().join("models/siglip-tiny").join(f), dir.join(f)).unwrap();
+    }
+    std::fs::write(dir.join("spiece.model"), b"\x0a\x00").unwrap();
+    let e = err_line(&["--device", "cpu", "embed", "--model", dir.to_str().unwrap(), "--text", "a"]);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(e.contains("tokenizer.json") && e.contains("spiece.model"), "{e}");
+}

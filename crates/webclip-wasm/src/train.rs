@@ -159,7 +159,8 @@ impl Trainer {
         })
     }
 
-    /// The current weights as an HF folder: `{config, weights, tokenizer, preprocessor}`
+    /// The current weights as an HF folder: `{config, weights, tokenizer, preprocessor}`, plus
+    /// `tokenizerConfig` for a SigLIP model
     /// (`weights` is model.safetensors; `dtype` "f32" (default) or "f16"). With `wiseFt` =
     /// alpha, the weights are WiSE-FT's `(1 − alpha)·start + alpha·current`.
     pub fn export(&self, dtype: Option<String>, #[wasm_bindgen(js_name = wiseFt)] wise_ft: Option<f64>) -> Promise {
@@ -176,6 +177,9 @@ impl Trainer {
             set(&out, "weights", Uint8Array::from(folder.weights.as_slice()))?;
             set(&out, "tokenizer", String::from_utf8_lossy(&folder.tokenizer).into_owned())?;
             set(&out, "preprocessor", String::from_utf8_lossy(&folder.preprocessor).into_owned())?;
+            if let Some(tc) = &folder.tokenizer_config {
+                set(&out, "tokenizerConfig", String::from_utf8_lossy(tc).into_owned())?;
+            }
             Ok(out.into())
         })
     }

@@ -51,24 +51,31 @@ impl std::str::FromStr for WeightDtype {
     }
 }
 
-/// The files of an HF CLIP folder.
+/// The files of an HF CLIP or SigLIP folder.
 #[derive(Debug, Clone)]
 pub struct HfFolder {
     pub config: Vec<u8>,
     pub weights: Vec<u8>,
     pub tokenizer: Vec<u8>,
     pub preprocessor: Vec<u8>,
+    /// `tokenizer_config.json` naming the pad token, for models that pad with it (SigLIP: HF's
+    /// processor pads to the context with it, and cannot without one).
+    pub tokenizer_config: Option<Vec<u8>>,
 }
 
 impl HfFolder {
     /// `(file name, bytes)` of every file.
-    pub fn files(&self) -> [(&'static str, &[u8]); 4] {
-        [
-            ("config.json", &self.config),
-            ("model.safetensors", &self.weights),
-            ("tokenizer.json", &self.tokenizer),
-            ("preprocessor_config.json", &self.preprocessor),
-        ]
+    pub fn files(&self) -> Vec<(&'static str, &[u8])> {
+        let mut files = vec![
+            ("config.json", self.config.as_slice()),
+            ("model.safetensors", self.weights.as_slice()),
+            ("tokenizer.json", self.tokenizer.as_slice()),
+            ("preprocessor_config.json", self.preprocessor.as_slice()),
+        ];
+        if let Some(tc) = &self.tokenizer_config {
+            files.push(("tokenizer_config.json", tc.as_slice()));
+        }
+        files
     }
 }
 
@@ -100,11 +107,24 @@ impl KeyedVisitor for Collect<'_> {
 pub async fn export_hf(clip: &Clip, dtype: WeightDtype) -> Result<HfFolder> {
     let weights = export_weights(clip, dtype).await?;
     let config = to_json(&clip.config().to_config_json(dtype.torch_name()))?;
-    let preprocessor = match clip.config().family {
-        Family::Clip => to_json(&clip.preprocess_config().to_hf_json())?,
-        Family::Siglip => to_json(&clip.preprocess_config().to_siglip_json())?,
+    let (preprocessor, tokenizer_config) = match clip.config().family {
+        Family::Clip => (to_json(&clip.preprocess_config().to_hf_json())?, None),
+        Family::Siglip => {
+            let tok = clip.tokenizer();
+            let pad = tok.pad_id().unwrap_or(clip.config().text.pad_token_id);
+            let pad_token = tok
+                .id_to_token(pad)
+                .ok_or_else(|| Error::Tokenizer(format!("the pad id {pad} is not in the tokenizer's vocabulary")))?;
+            let tc = serde_json::json!({
+                "tokenizer_class": "PreTrainedTokenizerFast",
+                "pad_token": pad_token,
+                "model_max_length": tok.context(),
+            });
+            (to_json(&clip.preprocess_config().to_siglip_json())?, Some(to_json(&tc)?))
+        }
     };
-    Ok(HfFolder { config, weights, tokenizer: clip.tokenizer().source_bytes().to_vec(), preprocessor })
+    let tokenizer = clip.tokenizer().source_bytes().to_vec();
+    Ok(HfFolder { config, weights, tokenizer, preprocessor, tokenizer_config })
 }
 
 fn to_json(v: &Value) -> Result<Vec<u8>> {

@@ -147,7 +147,12 @@ impl Clip {
         device: &Device,
         naming: Naming,
     ) -> Result<Self> {
-        let model = cast_model(model, Precision::F32);
+        let mut model = cast_model(model, Precision::F32);
+        // A CLIP model trained with the sigmoid loss carries a bias (`crate::train`); CLIP scores
+        // with softmax, which a constant bias does not change, and exports have no place for it.
+        if config.family == Family::Clip {
+            model.logit_bias = None;
+        }
         let logit_scale = read_scalar(model.logit_scale.val()).await?;
         let logit_bias = match &model.logit_bias {
             Some(b) => Some(read_scalar(b.val()).await?),

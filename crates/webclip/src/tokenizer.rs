@@ -125,6 +125,11 @@ impl Tokenizer {
         self.inner.token_to_id(token)
     }
 
+    /// The token string of an id, if the vocab has it.
+    pub fn id_to_token(&self, id: u32) -> Option<String> {
+        self.inner.id_to_token(id)
+    }
+
     /// The context length ids are truncated to.
     pub fn context(&self) -> usize {
         self.context

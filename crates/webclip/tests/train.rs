@@ -36,6 +36,66 @@ async fn weights(clip: &Clip) -> std::collections::BTreeMap<String, Vec<f32>> {
         .collect()
 }
 
+/// A SigLIP export is the checkpoint it came from, tensor for tensor (so `SiglipModel` loads it
+/// as it loaded the fixture), plus the pad token its processor needs; a CLIP model trained with
+/// the sigmoid loss exports as CLIP (no `logit_bias`, which softmax scores do not use).
+#[test]
+fn siglip_export_is_the_checkpoint() {
+    let clip = load("siglip-tiny");
+    let folder = pollster::block_on(export_hf(&clip, WeightDtype::F32)).unwrap();
+    let orig = model_files("siglip-tiny").weights;
+    let (a, b) = (
+        safetensors::SafeTensors::deserialize(&orig).unwrap(),
+        safetensors::SafeTensors::deserialize(&folder.weights).unwrap(),
+    );
+    let mut keys: Vec<String> = a.names().into_iter().map(String::from).collect();
+    keys.sort();
+    let mut ours: Vec<String> = b.names().into_iter().map(String::from).collect();
+    ours.sort();
+    assert_eq!(keys, ours);
+    for k in &keys {
+        let (x, y) = (a.tensor(k).unwrap(), b.tensor(k).unwrap());
+        assert_eq!(x.shape(), y.shape(), "{k}");
+        assert_eq!(x.data(), y.data(), "{k}: f32 values are exact");
+    }
+    let tc: serde_json::Value = serde_json::from_slice(folder.tokenizer_config.as_ref().unwrap()).unwrap();
+    assert_eq!(tc["pad_token"], "<pad>");
+    let written: serde_json::Value = serde_json::from_slice(&folder.config).unwrap();
+    assert_eq!(written["model_type"], "siglip");
+    let pre: serde_json::Value = serde_json::from_slice(&folder.preprocessor).unwrap();
+    assert_eq!(pre["image_processor_type"], "SiglipImageProcessor");
+    let files = ModelFiles {
+        config: Some(folder.config),
+        open_clip_config: None,
+        weights: folder.weights,
+        tokenizer: folder.tokenizer,
+        preprocessor: Some(folder.preprocessor),
+        tokenizer_config: folder.tokenizer_config,
+    };
+    let again = pollster::block_on(Clip::load(&files, &cpu())).unwrap();
+    assert_eq!(again.config(), clip.config());
+    assert_eq!(again.preprocess_config(), clip.preprocess_config());
+    assert_eq!(again.scoring(), clip.scoring());
+    let texts = ["고양이 사진".to_string(), "a horse".to_string()];
+    assert_eq!(
+        pollster::block_on(again.embed_texts(&texts, None)).unwrap(),
+        pollster::block_on(clip.embed_texts(&texts, None)).unwrap()
+    );
+
+    let mut cfg = config(TrainMode::Projections, false, false);
+    cfg.loss = Some(webclip::train::Loss::Sigmoid);
+    let mut tr = Trainer::new(load("tiny-legacy"), cfg).unwrap();
+    let (imgs, texts) = batch();
+    let r = pollster::block_on(tr.step(&imgs, &texts)).unwrap();
+    assert!(r.logit_bias.is_some_and(|b| b != -10.0), "the bias trains: {:?}", r.logit_bias);
+    let snap = pollster::block_on(tr.snapshot()).unwrap();
+    assert_eq!(snap.scoring().name(), "softmax");
+    let folder = pollster::block_on(export_hf(&snap, WeightDtype::F32)).unwrap();
+    let keys = webclip::loader::inspect(&folder.weights).unwrap();
+    assert!(!keys.contains_key("logit_bias") && keys["logit_scale"].1.is_empty());
+    assert!(folder.tokenizer_config.is_none());
+}
+
 #[test]
 fn export_round_trips() {
     let clip = load("tiny-gelu-f16");

@@ -1,6 +1,6 @@
-//! Contrastive training: OpenCLIP's symmetric InfoNCE, AdamW with its parameter groups, warmup +
-//! cosine schedule, global gradient clipping, `logit_scale` clamped to `[0, ln 100]` after every
-//! step, gradient accumulation that caches features so the loss always sees the whole batch,
+//! Contrastive training: OpenCLIP's symmetric InfoNCE or SigLIP's pairwise sigmoid loss
+//! ([`Loss`]), AdamW with its parameter groups, warmup + cosine schedule, global gradient
+//! clipping, a CLIP model's `logit_scale` clamped to `[0, ln 100]` after every step, gradient accumulation that caches features so the loss always sees the whole batch,
 //! and partial training (projections, last N blocks, all; either tower locked).
 //!
 //! The [`Trainer`] takes bytes-level inputs (decoded images, strings) and reads back from the
@@ -17,10 +17,10 @@ pub mod params;
 
 use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::activation::log_softmax;
+use burn::tensor::activation::{log_sigmoid, log_softmax};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::config::ClipConfig;
+use crate::config::{ClipConfig, Family};
 use crate::device::{read_f32, read_scalar};
 use crate::error::{Error, Result};
 use crate::model::params::{self as model_params, KeyedVisitor};
@@ -53,6 +53,57 @@ pub struct TrainConfig {
     /// so the loss is the full-batch loss, and each micro-batch's gradient is taken through it
     /// in turn (less memory, the same step).
     pub micro: MicroBatches,
+    /// The contrastive loss (`None`: the model family's own — softmax for CLIP, sigmoid for
+    /// SigLIP).
+    pub loss: Option<Loss>,
+}
+
+/// The contrastive loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Loss {
+    /// Symmetric InfoNCE over the batch (CLIP): each image picks its text among all of them.
+    Softmax,
+    /// Pairwise sigmoid (SigLIP): every image–text pair is its own binary question, so the
+    /// loss does not need many negatives at once — the SigLIP paper finds it better than
+    /// softmax at small batch sizes, which is what a browser can hold.
+    Sigmoid,
+}
+
+impl Loss {
+    /// The loss a model family was trained with.
+    pub fn of(family: Family) -> Self {
+        match family {
+            Family::Clip => Loss::Softmax,
+            Family::Siglip => Loss::Sigmoid,
+        }
+    }
+
+    /// `"softmax"` or `"sigmoid"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Loss::Softmax => "softmax",
+            Loss::Sigmoid => "sigmoid",
+        }
+    }
+}
+
+impl std::str::FromStr for Loss {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "softmax" => Ok(Loss::Softmax),
+            "sigmoid" => Ok(Loss::Sigmoid),
+            other => Err(Error::InvalidInput(format!("loss {other:?}: expected softmax or sigmoid"))),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Loss {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 /// How a step's pairs are split for gradient accumulation.
@@ -86,6 +137,7 @@ impl Default for TrainConfig {
             adamw: AdamWConfig::default(),
             grad_clip: Some(1.0),
             micro: MicroBatches::Count(1),
+            loss: None,
         }
     }
 }
@@ -145,6 +197,9 @@ pub struct StepReport {
     pub lr: f64,
     /// `logit_scale` after the update (and clamp).
     pub logit_scale: f32,
+    /// `logit_bias` after the update (sigmoid loss only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logit_bias: Option<f32>,
 }
 
 /// Loss and image×text cosine similarities of a batch, without training.
@@ -169,6 +224,24 @@ pub fn clip_loss(images: Tensor<2>, texts: Tensor<2>, logit_scale: Tensor<1>) ->
     (ce(logits.clone()) + ce(logits.transpose())) / 2.0
 }
 
+/// SigLIP's sigmoid loss (HF `SiglipModel`'s, the paper's): with `t = exp(logit_scale)`, `b` the
+/// bias and unit rows, `−(1/B) Σᵢ Σⱼ log σ(zᵢⱼ · (t · cos(textᵢ, imageⱼ) + b))` where `zᵢⱼ` is +1
+/// for a matching pair (i = j) and −1 otherwise. `images`, `texts`: `[batch, E]` raw features;
+/// `logit_scale`, `logit_bias`: `[1]`. Returns `[1]`.
+pub fn sigmoid_loss(images: Tensor<2>, texts: Tensor<2>, logit_scale: Tensor<1>, logit_bias: Tensor<1>) -> Tensor<1> {
+    let [b, _] = images.dims();
+    let device = images.device();
+    let i = l2_normalize(images);
+    let t = l2_normalize(texts);
+    let logits = t.matmul(i.transpose()) * logit_scale.exp().reshape([1, 1]) + logit_bias.reshape([1, 1]); // [b, b] text→image
+    let z = Tensor::<2>::eye(b, &device) * 2.0 - 1.0;
+    -log_sigmoid(logits * z).sum() / b as f64
+}
+
+/// The SigLIP paper's initial bias, given to a model trained with the sigmoid loss that has
+/// none (CLIP).
+pub const SIGMOID_BIAS_INIT: f32 = -10.0;
+
 /// How much of a tower has no trainable parameter, so runs as plain inference (no autodiff
 /// graph; on the CPU backend, the fused kernels): only what follows is differentiated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,12 +257,15 @@ enum Frozen {
 }
 
 impl Frozen {
-    fn of(t: &Trainable, locked: bool, layers: usize) -> Self {
+    /// `in_tower_head`: the tower ends in a head of its own (SigLIP), which trains with the
+    /// projections: everything before it is frozen, i.e. all `layers` blocks.
+    fn of(t: &Trainable, locked: bool, layers: usize, in_tower_head: bool) -> Self {
         if locked {
             return Frozen::All;
         }
         match t.mode {
             TrainMode::All => Frozen::Nothing,
+            TrainMode::Projections if in_tower_head => Frozen::Layers(layers),
             TrainMode::Projections => Frozen::Tower,
             TrainMode::Last(n) => Frozen::Layers(layers.saturating_sub(n)),
         }
@@ -208,6 +284,8 @@ pub struct Trainer {
     step: usize,
     frozen_text: Frozen,
     frozen_vision: Frozen,
+    /// The loss in use (`TrainConfig::loss` resolved for the family).
+    loss: Loss,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -228,7 +306,15 @@ impl Trainer {
     /// Starts training `clip` (its weights become the starting point).
     pub fn new(clip: Clip, train: TrainConfig) -> Result<Self> {
         train.validate()?;
-        let (model, config, tokenizer, preprocess, device) = clip.into_parts();
+        let (mut model, config, tokenizer, preprocess, device) = clip.into_parts();
+        let loss = train.loss.unwrap_or(Loss::of(config.family));
+        // The sigmoid loss needs a bias; CLIP has none, so it gets the paper's initial one. A
+        // CLIP model keeps scoring with softmax, which a constant bias does not change, so the
+        // bias is dropped again when the model is used or exported as CLIP.
+        if loss == Loss::Sigmoid && model.logit_bias.is_none() {
+            let bias = Tensor::<1>::from_data(TensorData::new(vec![SIGMOID_BIAS_INIT], [1]), &device);
+            model.logit_bias = Some(Param::from_tensor(bias));
+        }
         let (tl, vl) = (config.text.encoder.num_hidden_layers, config.vision.encoder.num_hidden_layers);
         let trainable = train.trainable;
         let model = params::set_trainable(model.train(), &|key| trainable.includes(key, tl, vl));
@@ -238,8 +324,9 @@ impl Trainer {
             ));
         }
         let device = device.autodiff();
-        let frozen_text = Frozen::of(&trainable, trainable.lock_text, tl);
-        let frozen_vision = Frozen::of(&trainable, trainable.lock_image, vl);
+        let head = config.family == Family::Siglip;
+        let frozen_text = Frozen::of(&trainable, trainable.lock_text, tl, head);
+        let frozen_vision = Frozen::of(&trainable, trainable.lock_image, vl, head);
         Ok(Trainer {
             model,
             config,
@@ -251,7 +338,27 @@ impl Trainer {
             step: 0,
             frozen_text,
             frozen_vision,
+            loss,
         })
+    }
+
+    /// The loss this trainer minimises.
+    pub fn loss_kind(&self) -> Loss {
+        self.loss
+    }
+
+    /// This trainer's loss of `images`/`texts` features under `model`'s temperature (and bias).
+    fn loss_of(&self, model: &ClipModel, images: Tensor<2>, texts: Tensor<2>) -> Tensor<1> {
+        let scale = model.logit_scale.val();
+        match (self.loss, &model.logit_bias) {
+            (Loss::Sigmoid, Some(bias)) => sigmoid_loss(images, texts, scale, bias.val()),
+            // `new` gives every sigmoid-trained model a bias; zero if it were ever missing.
+            (Loss::Sigmoid, None) => {
+                let zero = Tensor::<1>::zeros([1], &scale.device());
+                sigmoid_loss(images, texts, scale, zero)
+            }
+            (Loss::Softmax, _) => clip_loss(images, texts, scale),
+        }
     }
 
     /// Steps taken so far.
@@ -367,7 +474,7 @@ impl Trainer {
         let b = self.batch(images, texts)?;
         let model = self.model.valid();
         let (i, t) = Self::plain_features(&model, &b, 0..b.size);
-        let loss = read_scalar(clip_loss(i.clone(), t.clone(), model.logit_scale.val())).await?;
+        let loss = read_scalar(self.loss_of(&model, i.clone(), t.clone())).await?;
         let sim = read_f32(l2_normalize(i).matmul(l2_normalize(t).transpose())).await?;
         Ok(Evaluation { loss, similarity: sim.chunks(b.size).map(<[f32]>::to_vec).collect() })
     }
@@ -378,7 +485,7 @@ impl Trainer {
     pub async fn gradients(&self, images: &[RgbImage], texts: &[String]) -> Result<(f32, Vec<(String, Vec<f32>)>)> {
         let b = self.batch(images, texts)?;
         let (i, t) = self.features(&self.model.valid(), &b, 0..b.size);
-        let loss = clip_loss(i, t, self.model.logit_scale.val());
+        let loss = self.loss_of(&self.model, i, t);
         let value = read_scalar(loss.clone()).await?;
         let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
         let layouts = &self.model.layouts;
@@ -390,6 +497,7 @@ impl Trainer {
                     let g = if layouts.is_transposed(&p.key) { g.transpose() } else { g };
                     g.reshape([-1])
                 }),
+                3 => grads.remove::<3>(p.id).map(|g| g.reshape([-1])),
                 4 => grads.remove::<4>(p.id).map(|g| g.reshape([-1])),
                 _ => None,
             };
@@ -411,7 +519,7 @@ impl Trainer {
         let frozen = self.model.valid();
         let (loss_value, mut grads) = if ranges.len() == 1 {
             let (i, t) = self.features(&frozen, &b, 0..b.size);
-            let loss = clip_loss(i, t, self.model.logit_scale.val());
+            let loss = self.loss_of(&self.model, i, t);
             let value = read_scalar(loss.clone()).await?;
             if !value.is_finite() {
                 return Err(self.non_finite(value));
@@ -424,7 +532,7 @@ impl Trainer {
                 ranges.iter().map(|r| Self::plain_features(&frozen, &b, r.clone())).collect();
             let all_i = Tensor::cat(cached.iter().map(|c| c.0.clone()).collect(), 0);
             let all_t = Tensor::cat(cached.iter().map(|c| c.1.clone()).collect(), 0);
-            let value = read_scalar(clip_loss(all_i, all_t, frozen.logit_scale.val())).await?;
+            let value = read_scalar(self.loss_of(&frozen, all_i, all_t)).await?;
             if !value.is_finite() {
                 return Err(self.non_finite(value));
             }
@@ -442,7 +550,7 @@ impl Trainer {
                 };
                 let imgs: Vec<Tensor<2>> = (0..ranges.len()).map(|k| pick(k, ij.clone(), 0)).collect();
                 let txts: Vec<Tensor<2>> = (0..ranges.len()).map(|k| pick(k, tj.clone(), 1)).collect();
-                let loss = clip_loss(Tensor::cat(imgs, 0), Tensor::cat(txts, 0), self.model.logit_scale.val());
+                let loss = self.loss_of(&self.model, Tensor::cat(imgs, 0), Tensor::cat(txts, 0));
                 let g = GradientsParams::from_grads(loss.backward(), &self.model);
                 acc = Some(match acc {
                     None => g,
@@ -460,16 +568,23 @@ impl Trainer {
         // Cloning a module clones handles, not weights.
         let mut model = self.model.clone().map(&mut step);
         self.state.t += 1;
-        // OpenCLIP clamps the temperature after every update.
-        model.logit_scale = model.logit_scale.map(|t| {
-            let rg = t.is_require_grad();
-            let c = Tensor::from_inner(t.inner().clamp(0.0, MAX_LOGIT_SCALE));
-            if rg { c.require_grad() } else { c }
-        });
+        // OpenCLIP clamps CLIP's temperature after every update. SigLIP's trained temperatures
+        // sit above ln 100 (≈ ln 117), so a clamp there would change a model before it learns.
+        if self.config.family == Family::Clip {
+            model.logit_scale = model.logit_scale.map(|t| {
+                let rg = t.is_require_grad();
+                let c = Tensor::from_inner(t.inner().clamp(0.0, MAX_LOGIT_SCALE));
+                if rg { c.require_grad() } else { c }
+            });
+        }
         self.model = model;
         let logit_scale = read_scalar(self.model.logit_scale.val()).await?;
+        let logit_bias = match (&self.model.logit_bias, self.loss) {
+            (Some(b), Loss::Sigmoid) => Some(read_scalar(b.val()).await?),
+            _ => None,
+        };
         self.step += 1;
-        Ok(StepReport { step: self.step, loss: loss_value, lr, logit_scale })
+        Ok(StepReport { step: self.step, loss: loss_value, lr, logit_scale, logit_bias })
     }
 
     fn non_finite(&self, value: f32) -> Error {

@@ -10,7 +10,7 @@
 
 use serde::Deserialize;
 
-use super::{MicroBatches, TrainConfig, TrainMode};
+use super::{Loss, MicroBatches, TrainConfig, TrainMode};
 use crate::error::{Error, Result};
 
 /// The settings of a run, every one optional; see the module docs.
@@ -37,6 +37,8 @@ pub struct TrainOptions {
     pub batch_size: Option<usize>,
     /// Micro-batches per step (the CLI's `--accum`).
     pub accum: Option<usize>,
+    /// `softmax` or `sigmoid` (unset: the model family's own).
+    pub loss: Option<Loss>,
     /// Accepted for the npm contract and ignored: training itself is deterministic (no dropout,
     /// no sampling), so the data order — the caller's — is the only randomness.
     pub seed: Option<u32>,
@@ -90,6 +92,9 @@ impl TrainOptions {
             (None, Some(count)) => MicroBatches::Count(count),
             (None, None) => c.micro,
         };
+        if self.loss.is_some() {
+            c.loss = self.loss;
+        }
         c.validate()?;
         Ok(c)
     }
@@ -109,6 +114,10 @@ mod tests {
         assert_eq!(c.grad_clip, None);
         assert_eq!(c.micro.count(10), 3);
         assert!(serde_json::from_str::<TrainOptions>(r#"{"learningRate": 1}"#).is_err());
+        let o: TrainOptions = serde_json::from_str(r#"{"loss": "sigmoid"}"#).unwrap();
+        assert_eq!(o.resolve(TrainConfig::interactive()).unwrap().loss, Some(super::super::Loss::Sigmoid));
+        let e = serde_json::from_str::<TrainOptions>(r#"{"loss": "hinge"}"#).unwrap_err().to_string();
+        assert!(e.contains("expected softmax or sigmoid"), "{e}");
         let bad = |json: &str| {
             serde_json::from_str::<TrainOptions>(json)
                 .unwrap()
