@@ -155,6 +155,7 @@ async function readFolderSource() {
   const weights = pick("model.safetensors", "open_clip_model.safetensors");
   const tokenizer = pick("tokenizer.json");
   const preprocessor = pick("preprocessor_config.json");
+  const tokenizerConfig = pick("tokenizer_config.json");
   const missing = [];
   if (!config && !openClipConfig) missing.push("config.json");
   if (!weights) missing.push("model.safetensors");
@@ -167,6 +168,7 @@ async function readFolderSource() {
   if (config) source.config = config;
   else source.openClipConfig = openClipConfig;
   if (preprocessor) source.preprocessor = preprocessor;
+  if (tokenizerConfig && config) source.tokenizerConfig = tokenizerConfig;
   let looksLikeShapes = false;
   try {
     const cfg = JSON.parse(config ? await config.text() : "{}");

@@ -112,7 +112,13 @@ function currentLabels() {
 
 function updateLabelsInfo() {
   const n = currentLabels().length;
-  el.labelsInfo.textContent = n === 0 ? "Add at least one class name." : `${n} class${n === 1 ? "" : "es"}.`;
+  const count = n === 0 ? "Add at least one class name." : `${n} class${n === 1 ? "" : "es"}.`;
+  // SigLIP scores every label on its own (a sigmoid each), so the bars need not add up to 100 %.
+  const sigmoid = current.model?.scoring === "sigmoid";
+  el.labelsInfo.textContent = sigmoid
+    ? `${count} SigLIP rates each class on its own: the percentages need not add up to 100 %.`
+    : count;
+  el.cards.dataset.scoring = current.model?.scoring ?? "";
 }
 
 function currentKey(labels = currentLabels(), templates = el.templates.value) {

@@ -50,6 +50,7 @@ const fe = {
   lastN: $("ft-last-n"),
   lockImage: $("ft-lock-image"),
   lockText: $("ft-lock-text"),
+  loss: $("ft-loss"),
   lr: $("ft-lr"),
   batch: $("ft-batch"),
   steps: $("ft-steps"),
@@ -128,7 +129,7 @@ function updateFtControls() {
   fe.apply.disabled = busy || !hasRun || run.step === 0;
   fe.download.disabled = busy || !hasRun || run.step === 0;
   const lock = hasRun || s === "loading";
-  for (const input of [fe.train, fe.lastN, fe.lockImage, fe.lockText, fe.lr, fe.batch, fe.steps, fe.warmup, fe.wd, fe.template]) {
+  for (const input of [fe.train, fe.lastN, fe.lockImage, fe.lockText, fe.lr, fe.batch, fe.steps, fe.warmup, fe.wd, fe.loss, fe.template]) {
     input.disabled = lock;
   }
   fe.note.textContent = hasRun
@@ -156,6 +157,7 @@ function readFtSettings() {
     evalEvery: parseNumber(fe.evalEvery.value || "5", "Evaluate every", { min: 1, integer: true }),
     saveEvery: saveText === "auto" || saveText === "" ? "auto" : parseNumber(saveText, "Save every", { min: 1, integer: true }),
     seed: 1,
+    loss: fe.loss.value || undefined,
   };
 }
 
@@ -172,6 +174,7 @@ function showFtSettings(s) {
   fe.wd.value = String(s.weightDecay ?? 0.2);
   fe.evalEvery.value = String(s.evalEvery ?? 5);
   fe.saveEvery.value = String(s.saveEvery ?? "auto");
+  fe.loss.value = s.loss ?? "";
 }
 
 function trainerOptions(s, n) {
@@ -185,10 +188,17 @@ function trainerOptions(s, n) {
     batchSize: Math.max(2, Math.min(s.batchSize, n)),
     steps: s.steps,
     seed: s.seed,
+    ...(s.loss ? { loss: s.loss } : {}),
   };
 }
 
 // ---- drawing ----------------------------------------------------------------------------------
+
+/** Whether the run's loss is SigLIP's sigmoid (asked for, or the model family's own). */
+function sigmoidLoss() {
+  const asked = ft.settings?.loss;
+  return asked ? asked === "sigmoid" : ft.owner?.family === "siglip";
+}
 
 function renderFtProgress() {
   const total = ft.settings?.steps ?? 0;
@@ -196,7 +206,9 @@ function renderFtProgress() {
   run.drawLoss({
     canvas: fe.loss,
     total,
-    reference: bs ? { value: Math.log(bs), label: `chance: ln ${bs}` } : null,
+    // Chance level: softmax's ln B (a uniform pick among B captions); sigmoid's B·ln 2 (every
+    // one of a row's B yes/no questions at 50 %).
+    reference: !bs ? null : sigmoidLoss() ? { value: bs * Math.LN2, label: `chance: ${bs}·ln 2` } : { value: Math.log(bs), label: `chance: ln ${bs}` },
     empty: ft.trainer ? "Press Start." : "No run yet.",
     lossOut: fe.lossVal,
     msOut: fe.ms,
@@ -310,6 +322,7 @@ function queueSave() {
           config: files.config,
           tokenizer: files.tokenizer,
           preprocessor: files.preprocessor,
+          tokenizerConfig: files.tokenizerConfig,
           before: ft.before,
         };
     await writeRun({ ...snapshot, weights: files.weights, state: bytes, savedAt: Date.now() }, meta);
@@ -518,7 +531,7 @@ async function ftResume() {
     });
     const data = finishData(items, meta.template);
     model = await loadInWorker(
-      { config: meta.config, weights: ckpt.weights, tokenizer: meta.tokenizer, preprocessor: meta.preprocessor },
+      withTokenizerConfig({ config: meta.config, weights: ckpt.weights, tokenizer: meta.tokenizer, preprocessor: meta.preprocessor }, meta.tokenizerConfig),
       { backend: backendChoice() },
     );
     needTrainer(model);
@@ -607,7 +620,7 @@ async function ftApply() {
       run.setStatus("Loading them for classification…");
       const t0 = performance.now();
       const model = await loadInWorker(
-        { config: files.config, weights: files.weights, tokenizer: files.tokenizer, preprocessor: files.preprocessor },
+        withTokenizerConfig({ config: files.config, weights: files.weights, tokenizer: files.tokenizer, preprocessor: files.preprocessor }, files.tokenizerConfig),
         { backend: ft.owner?.backend ?? backendChoice() },
       );
       const name = `the fine-tuned model (step ${step}${a < 1 ? `, WiSE-FT α ${a.toFixed(2)}` : ""})`;
@@ -624,7 +637,13 @@ const FILE_NAMES = [
   ["weights", "model.safetensors", "application/octet-stream"],
   ["tokenizer", "tokenizer.json", "application/json"],
   ["preprocessor", "preprocessor_config.json", "application/json"],
+  ["tokenizerConfig", "tokenizer_config.json", "application/json"], // SigLIP exports only
 ];
+
+/** A files source with SigLIP's tokenizer_config.json when the export has one. */
+function withTokenizerConfig(source, tokenizerConfig) {
+  return tokenizerConfig ? { ...source, tokenizerConfig } : source;
+}
 
 async function ftDownload() {
   if (!ft.trainer) return;
@@ -642,7 +661,7 @@ async function ftDownload() {
       }
       run.setStatus("Exporting the model folder…");
       const files = await exportFiles();
-      const blobs = FILE_NAMES.map(([k, name, type]) => [name, new Blob([files[k]], { type })]);
+      const blobs = FILE_NAMES.filter(([k]) => files[k] !== undefined).map(([k, name, type]) => [name, new Blob([files[k]], { type })]);
       if (dir) {
         for (const [name, blob] of blobs) {
           const handle = await dir.getFileHandle(name, { create: true });
@@ -650,7 +669,7 @@ async function ftDownload() {
           await w.write(blob);
           await w.close();
         }
-        run.setStatus(`Saved config.json, model.safetensors, tokenizer.json and preprocessor_config.json in “${dir.name}”.`);
+        run.setStatus(`Saved ${blobs.map(([name]) => name).join(", ")} in “${dir.name}”.`);
       } else {
         for (const [name, blob] of blobs) {
           const url = URL.createObjectURL(blob);
@@ -661,7 +680,7 @@ async function ftDownload() {
           setTimeout(() => URL.revokeObjectURL(url), 60_000);
           await new Promise((ok) => setTimeout(ok, 300)); // browsers drop rapid-fire downloads
         }
-        run.setStatus("Downloaded the 4 files of the model folder: put them in one folder to load it.");
+        run.setStatus(`Downloaded the ${blobs.length} files of the model folder: put them in one folder to load it.`);
       }
     } catch (e) {
       showError(`Could not save the model folder: ${errorMessage(e)}`, "ft");

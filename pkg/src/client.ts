@@ -9,6 +9,8 @@ import { SERVING_HINT, absoluteUrl, describe, prebundledFile } from "./source.js
 import { checkExportOptions, checkShapesOptions, checkShapesTrainingOptions, checkState, checkTrainerOptions } from "./train.js";
 import type {
   Backend,
+  Family,
+  Scoring,
   ClassifyOptions,
   ClipModel,
   ClipTrainer,
@@ -180,6 +182,9 @@ class WorkerClipModel implements ClipModel {
   readonly embeddingDim: number;
   readonly imageSize: readonly [number, number];
   readonly logitScale: number;
+  readonly logitBias: number | undefined;
+  readonly family: Family;
+  readonly scoring: Scoring;
   readonly inWorker = true;
 
   #channel: Channel;
@@ -193,6 +198,9 @@ class WorkerClipModel implements ClipModel {
     this.embeddingDim = info.embeddingDim;
     this.imageSize = [info.imageSize[0], info.imageSize[1]];
     this.logitScale = info.logitScale;
+    this.logitBias = info.logitBias;
+    this.family = info.family;
+    this.scoring = info.scoring;
   }
 
   #check(): void {

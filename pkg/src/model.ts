@@ -18,6 +18,8 @@ import { SERVING_HINT, absoluteUrl, checkFilesSource, describe, fetchFolder, fil
 import { checkExportOptions, checkShapesOptions, checkShapesTrainingOptions, checkState, checkTrainerOptions } from "./train.js";
 import type {
   Backend,
+  Family,
+  Scoring,
   BackendChoice,
   ClassifyOptions,
   ClipModel,
@@ -214,7 +216,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   const model = await guarded(() =>
     files.randomSeed !== undefined
       ? Model.random(new TextDecoder().decode(files.config), files.tokenizer, backend, files.randomSeed, precision)
-      : Model.load(files.config, files.openClipConfig, files.weights!, files.tokenizer, files.preprocessor, backend, precision),
+      : Model.load(files.config, files.openClipConfig, files.weights!, files.tokenizer, files.preprocessor, backend, precision, files.tokenizerConfig),
   );
   const clip = new LocalClipModel(model);
   progress({ stage: "ready", backend: clip.backend, precision: clip.precision, seconds: (performance.now() - started) / 1000 });
@@ -230,6 +232,9 @@ export class LocalClipModel implements ClipModel {
   readonly embeddingDim: number;
   readonly imageSize: readonly [number, number];
   readonly logitScale: number;
+  readonly logitBias: number | undefined;
+  readonly family: Family;
+  readonly scoring: Scoring;
   readonly inWorker = false;
 
   #model: Model | null;
@@ -246,6 +251,9 @@ export class LocalClipModel implements ClipModel {
     const size = model.imageSize;
     this.imageSize = [size[0]!, size[1]!];
     this.logitScale = model.logitScale;
+    this.logitBias = model.logitBias ?? undefined;
+    this.family = model.family as Family;
+    this.scoring = model.scoring as Scoring;
   }
 
   /** Runs `fn` after every earlier call of this model has settled (one GPU stream at a time). */

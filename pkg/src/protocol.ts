@@ -5,6 +5,8 @@
 
 import type {
   Backend,
+  Family,
+  Scoring,
   BackendChoice,
   ClassifyOptions,
   Evaluation,
@@ -71,6 +73,9 @@ export interface ModelInfo {
   embeddingDim: number;
   imageSize: [number, number];
   logitScale: number;
+  logitBias: number | undefined;
+  family: Family;
+  scoring: Scoring;
 }
 
 export interface Results {

@@ -10,6 +10,7 @@ export interface FileBytes {
   weights?: Uint8Array;
   tokenizer: Uint8Array;
   preprocessor?: Uint8Array;
+  tokenizerConfig?: Uint8Array;
   randomSeed?: number;
 }
 
@@ -53,12 +54,13 @@ export async function fetchFolder(base: string | URL, options: LoadOptions, prog
 
   const config = await get("config.json", true);
   if (config !== undefined) {
-    const [weights, tokenizer, preprocessor] = await Promise.all([
+    const [weights, tokenizer, preprocessor, tokenizerConfig] = await Promise.all([
       get("model.safetensors", false),
       get("tokenizer.json", false),
       get("preprocessor_config.json", true),
+      get("tokenizer_config.json", true),
     ]);
-    return { config, weights: weights!, tokenizer: tokenizer!, preprocessor };
+    return { config, weights: weights!, tokenizer: tokenizer!, preprocessor, tokenizerConfig };
   }
   const openClipConfig = await get("open_clip_config.json", true);
   if (openClipConfig === undefined) {
@@ -185,7 +187,7 @@ function concat(chunks: Uint8Array[], length: number): Uint8Array {
   return out;
 }
 
-const FIELDS = ["config", "openClipConfig", "weights", "tokenizer", "preprocessor"] as const;
+const FIELDS = ["config", "openClipConfig", "weights", "tokenizer", "preprocessor", "tokenizerConfig"] as const;
 const KEYS: readonly string[] = [...FIELDS, "randomSeed"];
 
 /** Throws a TypeError when `source` is not a valid files object (checks types only). */

@@ -4,7 +4,7 @@
 import { describe } from "./source.js";
 import type { ExportOptions, ShapesBatchOptions, ShapesTrainingBatchOptions, TrainerOptions } from "./types.js";
 
-const TRAINER_KEYS = ["train", "lockImage", "lockText", "lr", "weightDecay", "warmup", "batchSize", "seed", "steps", "gradClip"] as const;
+const TRAINER_KEYS = ["train", "lockImage", "lockText", "lr", "weightDecay", "warmup", "batchSize", "seed", "steps", "gradClip", "loss"] as const;
 
 function show(v: unknown): string {
   return typeof v === "number" || typeof v === "boolean" ? String(v) : typeof v === "string" ? JSON.stringify(v) : describe(v);
@@ -44,6 +44,9 @@ export function checkTrainerOptions(options: unknown): TrainerOptions {
   if (out.steps !== undefined) integer(out.steps, "options.steps", 1);
   if (out.batchSize !== undefined) integer(out.batchSize, "options.batchSize", 1);
   if (out.seed !== undefined) integer(out.seed, "options.seed", 0, 0xffffffff);
+  if (out.loss !== undefined && out.loss !== "softmax" && out.loss !== "sigmoid") {
+    throw new TypeError(`options.loss must be "softmax" or "sigmoid", got ${show(out.loss)}`);
+  }
   return out as TrainerOptions;
 }
 

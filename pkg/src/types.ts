@@ -35,13 +35,16 @@ export interface ModelFilesSource {
   weights?: ArrayBuffer | ArrayBufferView | Blob;
   tokenizer: FileData;
   preprocessor?: FileData;
+  /** tokenizer_config.json: its `pad_token` is what a SigLIP model pads texts with. */
+  tokenizerConfig?: FileData;
   /** Random initial weights from this seed (an integer 0 … 2³²−1) instead of `weights`. */
   randomSeed?: number;
 }
 
 /**
- * Where the model comes from: the base URL of a folder in Hugging Face layout (`config.json`,
- * `model.safetensors`, `tokenizer.json`, optional `preprocessor_config.json`; or OpenCLIP's
+ * Where the model comes from: the base URL of a folder in Hugging Face layout, CLIP or SigLIP
+ * (`config.json`, `model.safetensors`, `tokenizer.json`, optional `preprocessor_config.json` and
+ * `tokenizer_config.json`; or OpenCLIP's
  * `open_clip_config.json` + `open_clip_model.safetensors`), or the files themselves.
  */
 export type ModelSource = string | URL | ModelFilesSource;
@@ -117,6 +120,12 @@ export interface ClassifyOptions {
   topK?: number;
 }
 
+/** A checkpoint family webclip runs. */
+export type Family = "clip" | "siglip";
+
+/** How similarities become probabilities (see `ClipModel.scoring`). */
+export type Scoring = "softmax" | "sigmoid";
+
 /** One label's probability for an image. */
 export interface LabelProb {
   label: string;
@@ -169,7 +178,16 @@ export interface TrainerOptions {
   seed?: number;
   /** Clip the global gradient norm to this (0: off). Default 1. */
   gradClip?: number;
+  /**
+   * The contrastive loss: `"softmax"` (CLIP's InfoNCE: each image picks its caption among the
+   * batch) or `"sigmoid"` (SigLIP's: every pair is its own yes/no question, which the SigLIP
+   * paper finds better at small batches). Default: the model family's own.
+   */
+  loss?: Loss;
 }
+
+/** A contrastive loss. */
+export type Loss = "softmax" | "sigmoid";
 
 /** What one optimiser step did. */
 export interface StepResult {
@@ -177,6 +195,8 @@ export interface StepResult {
   loss: number;
   /** The raw `logit_scale` after the update (the temperature is `Math.exp(logitScale)`). */
   logitScale: number;
+  /** The bias after the update (sigmoid loss only). */
+  logitBias?: number;
   /** Steps done after this one (1 for the first). */
   step: number;
   /** The learning rate this update used. */
@@ -198,9 +218,10 @@ export interface ExportOptions {
 }
 
 /**
- * A Hugging Face CLIP folder as data: `loadModel(files)` loads it, and written to disk as
- * config.json, model.safetensors, tokenizer.json and preprocessor_config.json it is a folder
- * transformers' `CLIPModel.from_pretrained` reads.
+ * A Hugging Face CLIP or SigLIP folder as data: `loadModel(files)` loads it, and written to disk
+ * as config.json, model.safetensors, tokenizer.json, preprocessor_config.json (and, for SigLIP,
+ * tokenizer_config.json) it is a folder transformers' `CLIPModel` / `SiglipModel.from_pretrained`
+ * reads.
  */
 export interface ExportedModel {
   /** config.json */
@@ -211,6 +232,8 @@ export interface ExportedModel {
   tokenizer: string;
   /** preprocessor_config.json */
   preprocessor: string;
+  /** tokenizer_config.json (SigLIP: names the pad token its processor pads with). */
+  tokenizerConfig?: string;
 }
 
 /** Contrastive fine-tuning of a model (on its backend; the model itself is unchanged). */
@@ -310,9 +333,18 @@ export interface ClipModel {
   readonly imageSize: readonly [number, number];
   /**
    * The raw `logit_scale` parameter (as HF's `model.logit_scale` and the CLI's JSON): zero-shot
-   * logits are `Math.exp(logitScale)` × cosine similarity.
+   * logits are `Math.exp(logitScale)` × cosine similarity (+ `logitBias` for SigLIP).
    */
   readonly logitScale: number;
+  /** SigLIP's `logit_bias`; `undefined` for CLIP. */
+  readonly logitBias: number | undefined;
+  /** The checkpoint family. */
+  readonly family: Family;
+  /**
+   * How `classify` turns similarities into probabilities: `"softmax"` (CLIP: they sum to 1 over
+   * the labels) or `"sigmoid"` (SigLIP: each label's probability on its own).
+   */
+  readonly scoring: Scoring;
   /** Whether the model runs in a Web Worker (`loadModelInWorker`). */
   readonly inWorker: boolean;
 

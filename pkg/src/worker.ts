@@ -28,6 +28,9 @@ function info(m: ClipModel): ModelInfo {
     embeddingDim: m.embeddingDim,
     imageSize: [m.imageSize[0], m.imageSize[1]],
     logitScale: m.logitScale,
+    logitBias: m.logitBias,
+    family: m.family,
+    scoring: m.scoring,
   };
 }
 

@@ -253,3 +253,64 @@ describe("npm consumer, no WebGPU", { timeout: TIMEOUT }, () => {
     console.log(`auto without WebGPU: ${out.deviceNote}`);
   });
 });
+
+// SigLIP through the package: the same checks as the native parity test (crates/webclip/tests/
+// parity.rs), against transformers' numbers, on WebGPU (SwiftShader) in a worker and on the CPU.
+describe("npm consumer, SigLIP", { timeout: TIMEOUT }, () => {
+  const sig = JSON.parse(readFileSync(new URL("../fixtures/expected/siglip-tiny.json", import.meta.url), "utf8"));
+  const names = ["chelsea.png", "horse.png", "astronaut.png"];
+  let browser;
+  let page;
+  before(async () => {
+    browser = await launch({ webgpu: true });
+    page = await open(browser.context, browser.url, PAGE);
+    await page.waitForFunction(() => typeof window.runSiglip === "function", null, { timeout: 60_000 });
+  });
+  after(async () => browser?.close());
+
+  for (const [backend, worker] of [["webgpu", true], ["cpu", false]]) {
+    test(`${backend}${worker ? ", worker" : ""}: embeddings, sigmoid scores, training`, { timeout: TIMEOUT }, async () => {
+      const out = await page.evaluate((o) => window.runSiglip(o), {
+        backend,
+        worker,
+        images: names,
+        texts: sig.texts,
+        labels: sig.labels,
+        templates: sig.templates.ko,
+      });
+      assert.equal(out.backend, backend);
+      assert.equal(out.family, "siglip");
+      assert.equal(out.scoring, "sigmoid");
+      assert.ok(Math.abs(out.logitBias - sig.logit_bias) < 1e-5, `logitBias ${out.logitBias}`);
+      let worst = 1;
+      names.forEach((name, i) => {
+        const c = cosine(out.imageEmbeds[i], sig.image_embeds[sig.images.indexOf(name)]);
+        worst = Math.min(worst, c);
+        assert.ok(c >= 0.999, `${backend}: image ${name}: cos ${c}`);
+      });
+      sig.texts.forEach((t, i) => {
+        const c = cosine(out.textEmbeds[i], sig.text_embeds[i]);
+        worst = Math.min(worst, c);
+        assert.ok(c >= 0.9999, `${backend}: text ${JSON.stringify(t.slice(0, 20))}: cos ${c}`);
+      });
+      let maxDp = 0;
+      out.classify.forEach((scores, i) => {
+        const want = sig.zeroshot.ko[sig.images.indexOf(names[i])];
+        for (const s of scores) {
+          const d = Math.abs(s.prob - want[sig.labels.indexOf(s.label)]);
+          maxDp = Math.max(maxDp, d);
+          assert.ok(d <= 1e-3, `${backend}: ${names[i]} ${s.label}: ${s.prob} vs ${want[sig.labels.indexOf(s.label)]}`);
+        }
+      });
+      // The default loss of a SigLIP model is the sigmoid one: the bias is reported and moves.
+      assert.equal(out.steps.length, 2);
+      for (const r of out.steps) assert.ok(Number.isFinite(r.loss) && typeof r.logitBias === "number", JSON.stringify(r));
+      assert.notEqual(out.steps[1].logitBias, sig.logit_bias);
+      assert.equal(out.badLoss?.name, "TypeError");
+      assert.match(out.badLoss.message, /options\.loss must be "softmax" or "sigmoid"/);
+      assert.deepEqual(out.exported.files, ["config", "preprocessor", "tokenizer", "tokenizerConfig", "weights"]);
+      assert.equal(out.exported.tokenizerConfig.pad_token, "<pad>");
+      console.log(`siglip ${backend}: worst cos ${worst.toFixed(6)}, max |Δp| ${maxDp.toExponential(2)}, losses ${out.steps.map((r) => r.loss.toFixed(4))}`);
+    });
+  }
+});

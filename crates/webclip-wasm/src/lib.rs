@@ -261,6 +261,25 @@ impl Model {
         self.clip.logit_scale()
     }
 
+    /// SigLIP's `logit_bias` (`undefined` for CLIP).
+    #[wasm_bindgen(getter, js_name = logitBias)]
+    pub fn logit_bias(&self) -> Option<f32> {
+        self.clip.logit_bias()
+    }
+
+    /// The checkpoint family: `"clip"` or `"siglip"`.
+    #[wasm_bindgen(getter)]
+    pub fn family(&self) -> String {
+        self.clip.config().family.name().to_string()
+    }
+
+    /// How `classify` turns similarities into probabilities: `"softmax"` (they sum to 1) or
+    /// `"sigmoid"` (one independent probability per label).
+    #[wasm_bindgen(getter)]
+    pub fn scoring(&self) -> String {
+        self.clip.scoring().name().to_string()
+    }
+
     /// The config as JSON (HF config.json layout).
     #[wasm_bindgen(js_name = configJson)]
     pub fn config_json(&self) -> String {

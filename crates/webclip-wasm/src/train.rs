@@ -128,7 +128,8 @@ impl Trainer {
         self.inner.trainer.borrow().as_ref().map(|t| t.step_count()).unwrap_or(0)
     }
 
-    /// One AdamW step on these pairs (image i with text i): `{step, loss, lr, logitScale}`. A
+    /// One AdamW step on these pairs (image i with text i): `{step, loss, lr, logitScale}` (and
+    /// `logitBias` with the sigmoid loss). A
     /// NaN/inf loss rejects and leaves the weights as they were.
     pub fn step(&self, images: &Images, texts: Vec<String>) -> Promise {
         let inner = Rc::clone(&self.inner);
@@ -143,6 +144,9 @@ impl Trainer {
             set(&out, "loss", r.loss as f64)?;
             set(&out, "lr", r.lr)?;
             set(&out, "logitScale", r.logit_scale as f64)?;
+            if let Some(b) = r.logit_bias {
+                set(&out, "logitBias", b as f64)?;
+            }
             Ok(out.into())
         })
     }

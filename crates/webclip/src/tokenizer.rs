@@ -240,6 +240,26 @@ mod tests {
         assert_eq!(b.pool_index, vec![3, 3]);
     }
 
+    /// The pad token comes from tokenizer_config.json, as HF reads it; bad files say why.
+    #[test]
+    fn pad_token_from_tokenizer_config() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/fixtures/siglip/tokenizer.json");
+        let mut t = Tokenizer::from_bytes(&std::fs::read(path).unwrap(), 64).unwrap();
+        assert_eq!(t.pad_id(), None);
+        t.set_pad_token(br#"{"pad_token": "<pad>"}"#).unwrap();
+        assert_eq!(t.pad_id(), Some(0));
+        t.set_pad_token(br#"{"pad_token": {"content": "<eos>", "__type": "AddedToken"}}"#).unwrap();
+        assert_eq!(t.pad_id(), Some(1));
+        t.set_pad_token(br#"{"model_max_length": 64}"#).unwrap();
+        assert_eq!(t.pad_id(), Some(1), "a file without pad_token changes nothing");
+        let e = t.set_pad_token(b"{").unwrap_err().to_string();
+        assert!(e.contains("tokenizer_config.json is not valid JSON"), "{e}");
+        let e = t.set_pad_token(br#"{"pad_token": "<nope>"}"#).unwrap_err().to_string();
+        assert!(e.contains("pad_token \"<nope>\" is not in tokenizer.json's vocabulary"), "{e}");
+        let e = t.set_pad_token(br#"{"pad_token": 5}"#).unwrap_err().to_string();
+        assert!(e.contains("pad_token must be a string"), "{e}");
+    }
+
     #[test]
     fn bad_tokenizer_files() {
         assert!(Tokenizer::from_bytes(b"", 77).unwrap_err().to_string().contains("empty"));

@@ -111,3 +111,32 @@ window.runConsumer = async function runConsumer(options = {}) {
   document.getElementById("out").textContent = JSON.stringify({ backend: out.backend, seconds: out.seconds }, null, 1);
   return out;
 };
+
+/**
+ * A SigLIP folder (tests/fixtures/models/siglip-tiny) by URL: its family, sigmoid scores with
+ * Korean templates, multilingual text and image embeddings, and the sigmoid-loss trainer.
+ * tests/e2e/consumer.test.mjs checks the numbers against expected/siglip-tiny.json.
+ */
+window.runSiglip = async function runSiglip({ backend, worker = false, images: names, texts, labels, templates }) {
+  const load = worker ? loadModelInWorker : loadModel;
+  const model = await load("/tests/fixtures/models/siglip-tiny/", { backend });
+  const images = await Promise.all(names.map(image));
+  const out = {
+    backend: model.backend,
+    family: model.family,
+    scoring: model.scoring,
+    logitScale: model.logitScale,
+    logitBias: model.logitBias,
+    imageEmbeds: (await model.embedImages(images)).map((e) => Array.from(e)),
+    textEmbeds: (await model.embedTexts(texts)).map((e) => Array.from(e)),
+    classify: await model.classify(images, labels, { templates }),
+  };
+  const trainer = await model.trainer({ train: "projections", lr: 1e-4 });
+  out.steps = [];
+  for (let s = 0; s < 2; s++) out.steps.push(await trainer.step(images.slice(0, 2), ["a photo of a cat", "커피 한 잔"]));
+  out.badLoss = await failure(model.trainer({ loss: "hinge" }));
+  const files = await trainer.export();
+  out.exported = { files: Object.keys(files).sort(), tokenizerConfig: JSON.parse(files.tokenizerConfig ?? "{}") };
+  model.dispose();
+  return out;
+};
