@@ -69,7 +69,8 @@ pub struct Hyper {
     /// Continue the run checkpointed in --out.
     #[arg(long)]
     pub resume: bool,
-    /// Weight dtype of the written model: f32 (exact resume) or f16 (half the size).
+    /// Weight dtype of the written model: f32 (exact resume), f16 (half the size) or q8 (int8
+    /// matrices with per-row scales, a quarter: for shipping, not for resuming).
     #[arg(long, default_value = "f32")]
     pub dtype: String,
 }
@@ -166,7 +167,8 @@ pub struct ConvertArgs {
     /// Output folder (HF layout).
     #[arg(long)]
     pub out: PathBuf,
-    /// Weight dtype to write: f32 or f16.
+    /// Weight dtype to write: f32, f16 or q8 (int8 Linear and token-embedding matrices with one
+    /// scale per output channel, the rest f16: about a quarter of f32).
     #[arg(long, default_value = "f16")]
     pub dtype: String,
 }

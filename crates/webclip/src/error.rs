@@ -18,7 +18,9 @@ pub enum Error {
     Safetensors(String),
 
     /// A tensor has a dtype webclip cannot read.
-    #[error("model.safetensors: tensor `{key}` has dtype {dtype}; supported are F32, F16 and BF16")]
+    #[error(
+        "model.safetensors: tensor `{key}` has dtype {dtype}; supported are F32, F16, BF16 and I8 with per-row scales (q8)"
+    )]
     UnsupportedDtype { key: String, dtype: String },
 
     /// Checkpoint keys that do not match the architecture the config describes.

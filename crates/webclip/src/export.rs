@@ -28,16 +28,62 @@ pub enum WeightDtype {
     #[default]
     F32,
     F16,
+    /// int8 matrices with one f32 scale per output channel (every Linear weight and the token
+    /// embedding; see [`quantizes`]), everything else f16: about a quarter of the f32 file.
+    Q8,
 }
 
 impl WeightDtype {
-    /// The name transformers' `torch_dtype` uses.
+    /// The name transformers' `torch_dtype` uses (q8: the dtype of its unquantised tensors).
     pub fn torch_name(self) -> &'static str {
         match self {
             WeightDtype::F32 => "float32",
-            WeightDtype::F16 => "float16",
+            WeightDtype::F16 | WeightDtype::Q8 => "float16",
         }
     }
+}
+
+/// Whether a q8 export stores `key` as int8: the Linear weights (the builder's
+/// [`Layout::Transpose`](crate::model::Layout) record: q/k/v/out, MLP, projections and heads,
+/// SigLIP's packed `in_proj_weight`) and the token embedding — the matrices that are nearly all
+/// of a model's bytes. Norms, biases, positions, the patch convolution, SigLIP's probe and the
+/// temperature/bias stay f16 (they are small, and some are sensitive).
+pub fn quantizes(layouts: &ParamLayouts, key: &str, shape: &[usize]) -> bool {
+    shape.len() == 2 && (layouts.is_transposed(key) || key.ends_with("token_embedding.weight"))
+}
+
+/// Symmetric per-row int8: `rows` rows of `values`, each scaled by its largest magnitude / 127
+/// (a zero row gets scale 1). Returns the int8 values and the scales.
+pub fn quantize_rows(values: &[f32], rows: usize) -> (Vec<i8>, Vec<f32>) {
+    let cols = values.len() / rows.max(1);
+    let mut q = Vec::with_capacity(values.len());
+    let mut scales = Vec::with_capacity(rows);
+    for row in values.chunks(cols.max(1)) {
+        let max = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        q.extend(row.iter().map(|v| (v / scale).round().clamp(-127.0, 127.0) as i8));
+        scales.push(scale);
+    }
+    (q, scales)
+}
+
+/// The `quantization_config` a q8 `config.json` carries: compressed-tensors' description of
+/// symmetric int8 weights with a scale per output channel (`<key>_scale`, shape `[rows, 1]`).
+pub fn q8_quantization_config() -> Value {
+    serde_json::json!({
+        "quant_method": "compressed-tensors",
+        "format": "int-quantized",
+        "quantization_status": "compressed",
+        "config_groups": {
+            "group_0": {
+                "targets": ["Linear", "Embedding"],
+                "weights": {"num_bits": 8, "type": "int", "symmetric": true, "strategy": "channel", "dynamic": false},
+                "input_activations": null,
+                "output_activations": null
+            }
+        },
+        "ignore": ["position_embedding", "patch_embedding"]
+    })
 }
 
 impl std::str::FromStr for WeightDtype {
@@ -46,7 +92,8 @@ impl std::str::FromStr for WeightDtype {
         match s {
             "f32" => Ok(WeightDtype::F32),
             "f16" => Ok(WeightDtype::F16),
-            other => Err(Error::InvalidInput(format!("weight dtype {other:?}: expected f32 or f16"))),
+            "q8" => Ok(WeightDtype::Q8),
+            other => Err(Error::InvalidInput(format!("weight dtype {other:?}: expected f32, f16 or q8"))),
         }
     }
 }
@@ -106,7 +153,11 @@ impl KeyedVisitor for Collect<'_> {
 /// The whole folder for `clip`.
 pub async fn export_hf(clip: &Clip, dtype: WeightDtype) -> Result<HfFolder> {
     let weights = export_weights(clip, dtype).await?;
-    let config = to_json(&clip.config().to_config_json(dtype.torch_name()))?;
+    let mut config_json = clip.config().to_config_json(dtype.torch_name());
+    if let (WeightDtype::Q8, Some(m)) = (dtype, config_json.as_object_mut()) {
+        m.insert("quantization_config".into(), q8_quantization_config());
+    }
+    let config = to_json(&config_json)?;
     let (preprocessor, tokenizer_config) = match clip.config().family {
         Family::Clip => (to_json(&clip.preprocess_config().to_hf_json())?, None),
         Family::Siglip => {
@@ -140,28 +191,35 @@ pub async fn export_weights(clip: &Clip, dtype: WeightDtype) -> Result<Vec<u8>> 
     let scalar_0d = clip.config().family == Family::Clip;
     let mut c = Collect { layouts: &model.layouts, scalar_0d, out: Vec::new() };
     params::visit(model, &mut c);
-    let mut tensors: BTreeMap<String, (Vec<u8>, Vec<usize>)> = BTreeMap::new();
+    let mut tensors: BTreeMap<String, (Dtype, Vec<u8>, Vec<usize>)> = BTreeMap::new();
     for (key, t, shape) in c.out {
         let values = read_f32(t).await?;
         if values.iter().any(|v| !v.is_finite()) {
             return Err(Error::NonFinite(format!("parameter `{key}`")));
         }
-        let bytes: Vec<u8> = match dtype {
-            WeightDtype::F32 => values.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            WeightDtype::F16 => values.iter().flat_map(|v| half::f16::from_f32(*v).to_le_bytes()).collect(),
-        };
-        tensors.insert(key, (bytes, shape));
+        let f16 = |v: &[f32]| v.iter().flat_map(|x| half::f16::from_f32(*x).to_le_bytes()).collect::<Vec<u8>>();
+        match dtype {
+            WeightDtype::F32 => {
+                tensors.insert(key, (Dtype::F32, values.iter().flat_map(|v| v.to_le_bytes()).collect(), shape));
+            }
+            WeightDtype::F16 => {
+                tensors.insert(key, (Dtype::F16, f16(&values), shape));
+            }
+            WeightDtype::Q8 if quantizes(&model.layouts, &key, &shape) => {
+                let (q, scales) = quantize_rows(&values, shape[0]);
+                let scale_bytes = scales.iter().flat_map(|v| v.to_le_bytes()).collect();
+                tensors.insert(format!("{key}_scale"), (Dtype::F32, scale_bytes, vec![shape[0], 1]));
+                tensors.insert(key, (Dtype::I8, q.iter().map(|v| *v as u8).collect(), shape));
+            }
+            WeightDtype::Q8 => {
+                tensors.insert(key, (Dtype::F16, f16(&values), shape));
+            }
+        }
     }
-    let st_dtype = match dtype {
-        WeightDtype::F32 => Dtype::F32,
-        WeightDtype::F16 => Dtype::F16,
-    };
     let views = tensors
         .iter()
-        .map(|(k, (b, s))| {
-            TensorView::new(st_dtype, s.clone(), b)
-                .map(|v| (k.clone(), v))
-                .map_err(|e| Error::Safetensors(e.to_string()))
+        .map(|(k, (d, b, s))| {
+            TensorView::new(*d, s.clone(), b).map(|v| (k.clone(), v)).map_err(|e| Error::Safetensors(e.to_string()))
         })
         .collect::<Result<Vec<_>>>()?;
     let metadata = std::collections::HashMap::from([("format".to_string(), "pt".to_string())]);

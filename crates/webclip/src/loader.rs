@@ -247,7 +247,7 @@ impl WeightSource for SafetensorsSource<'_> {
         self.used.insert(remap.key.clone());
         let stored: Vec<usize> = view.shape().to_vec();
         let dtype = view.dtype();
-        if !matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16) {
+        if !matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16 | Dtype::I8) {
             return Err(Error::UnsupportedDtype { key: remap.key, dtype: dtype_name(dtype) });
         }
 
@@ -272,7 +272,11 @@ impl WeightSource for SafetensorsSource<'_> {
             ));
             return Ok(None);
         }
-        let mut values = to_f32(&remap.key, dtype, view.data())?;
+        let mut values = if dtype == Dtype::I8 {
+            self.dequantize(&remap.key, &stored, view.data())?
+        } else {
+            to_f32(&remap.key, dtype, view.data())?
+        };
         if let Some(part) = remap.packed_part {
             let per = values.len() / 3;
             values = values[part * per..(part + 1) * per].to_vec();
@@ -317,6 +321,34 @@ impl WeightSource for SafetensorsSource<'_> {
             };
             Err(Error::Weights(format!("{} ({naming} key naming)", problems.join("; "))))
         }
+    }
+}
+
+impl SafetensorsSource<'_> {
+    /// An int8 tensor (a q8 file: `crate::export::WeightDtype::Q8`) times its per-row scales,
+    /// `<key>_scale` `[rows, 1]` (f32, f16 or bf16).
+    fn dequantize(&mut self, key: &str, shape: &[usize], data: &[u8]) -> Result<Vec<f32>> {
+        let scale_key = format!("{key}_scale");
+        let Ok(scale) = self.tensors.tensor(&scale_key) else {
+            return Err(Error::Weights(format!(
+                "`{key}` is int8 but the file has no `{scale_key}` (its per-row scales): not a q8 file webclip wrote?"
+            )));
+        };
+        let rows = shape.first().copied().unwrap_or(1);
+        let scales = to_f32(&scale_key, scale.dtype(), scale.data())?;
+        if scales.len() != rows || rows == 0 {
+            return Err(Error::Weights(format!(
+                "`{scale_key}` has {} values for the {rows} rows of `{key}`",
+                scales.len()
+            )));
+        }
+        self.used.insert(scale_key);
+        let cols = data.len() / rows;
+        Ok(data
+            .chunks(cols.max(1))
+            .zip(&scales)
+            .flat_map(|(row, s)| row.iter().map(move |&b| (b as i8) as f32 * s))
+            .collect())
     }
 }
 

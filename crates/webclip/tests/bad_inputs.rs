@@ -87,7 +87,7 @@ fn model_files_errors() {
         *t = ("logit_scale".into(), Dtype::I64, vec![], vec![0; 8]);
     });
     let e = load_err(&f);
-    assert!(e.contains("`logit_scale` has dtype I64; supported are F32, F16 and BF16"), "{e}");
+    assert!(e.contains("`logit_scale` has dtype I64; supported are F32, F16, BF16 and I8"), "{e}");
 
     let mut f = good.clone();
     f.weights = rewrite(&good, |l| {

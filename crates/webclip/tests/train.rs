@@ -302,3 +302,76 @@ fn wise_ft_interpolates() {
     assert!(webclip::train::wise_ft(base.model(), ft.into_parts().0, 1.5).is_err());
     assert_eq!(param_infos(base.model()).len(), wb.len());
 }
+
+/// q8: int8 matrices with per-row scales, the rest f16 — a quarter-size file that loads
+/// everywhere a folder loads, close to the f32 model; and broken q8 files say what is wrong.
+#[test]
+fn q8_export_loads_close_to_f32() {
+    for name in ["tiny-legacy", "siglip-tiny"] {
+        let clip = load(name);
+        let f32_folder = pollster::block_on(export_hf(&clip, WeightDtype::F32)).unwrap();
+        let q8 = pollster::block_on(export_hf(&clip, WeightDtype::Q8)).unwrap();
+        let ratio = q8.weights.len() as f64 / f32_folder.weights.len() as f64;
+        let st = safetensors::SafeTensors::deserialize(&q8.weights).unwrap();
+        let fc1 = st.tensor("text_model.encoder.layers.0.mlp.fc1.weight").unwrap();
+        assert_eq!(fc1.dtype(), safetensors::Dtype::I8);
+        assert_eq!(st.tensor("text_model.encoder.layers.0.mlp.fc1.weight_scale").unwrap().shape(), [fc1.shape()[0], 1]);
+        assert_eq!(st.tensor("text_model.embeddings.token_embedding.weight").unwrap().dtype(), safetensors::Dtype::I8);
+        assert_eq!(st.tensor("text_model.final_layer_norm.weight").unwrap().dtype(), safetensors::Dtype::F16);
+        let config: serde_json::Value = serde_json::from_slice(&q8.config).unwrap();
+        assert_eq!(config["quantization_config"]["quant_method"], "compressed-tensors");
+        let files = ModelFiles {
+            config: Some(q8.config.clone()),
+            open_clip_config: None,
+            weights: q8.weights.clone(),
+            tokenizer: q8.tokenizer.clone(),
+            preprocessor: Some(q8.preprocessor.clone()),
+            tokenizer_config: q8.tokenizer_config.clone(),
+        };
+        let back = pollster::block_on(Clip::load(&files, &cpu())).unwrap();
+        let (imgs, texts) = batch();
+        let (a, b) = (
+            pollster::block_on(clip.embed_images(&imgs, None)).unwrap(),
+            pollster::block_on(back.embed_images(&imgs, None)).unwrap(),
+        );
+        let worst_img = a.iter().zip(&b).map(|(x, y)| cos(x, y)).fold(1.0, f64::min);
+        let (a, b) = (
+            pollster::block_on(clip.embed_texts(&texts, None)).unwrap(),
+            pollster::block_on(back.embed_texts(&texts, None)).unwrap(),
+        );
+        let worst_txt = a.iter().zip(&b).map(|(x, y)| cos(x, y)).fold(1.0, f64::min);
+        eprintln!("{name}: q8 file {ratio:.3}× f32, worst image cos {worst_img:.6}, text cos {worst_txt:.6}");
+        assert!(worst_img >= 0.999 && worst_txt >= 0.999, "{name}: {worst_img} {worst_txt}");
+        // Tiny models carry proportionally more f16 tensors (norms, biases) than ViT-B/32.
+        assert!(ratio < 0.4, "{name}: {ratio}");
+    }
+
+    // A q8 file with a scale missing, and one with scales of the wrong length.
+    let q8 = pollster::block_on(export_hf(&load("tiny-legacy"), WeightDtype::Q8)).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&q8.weights).unwrap();
+    let rebuild = |skip: &str, bad_len: bool| -> Vec<u8> {
+        let owned: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = st
+            .tensors()
+            .into_iter()
+            .filter(|(k, _)| k != skip || bad_len)
+            .map(|(k, v)| {
+                if k == skip {
+                    (k, v.dtype(), vec![3, 1], v.data()[..12].to_vec())
+                } else {
+                    (k, v.dtype(), v.shape().to_vec(), v.data().to_vec())
+                }
+            })
+            .collect();
+        let views: Vec<(String, safetensors::tensor::TensorView)> = owned
+            .iter()
+            .map(|(k, d, s, b)| (k.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
+            .collect();
+        safetensors::serialize(views, None).unwrap()
+    };
+    let key = "vision_model.encoder.layers.1.mlp.fc1.weight_scale";
+    for (bad_len, want) in [(false, "is int8 but the file has no"), (true, "has 3 values for the")] {
+        let files = ModelFiles { weights: rebuild(key, bad_len), ..model_files("tiny-legacy") };
+        let e = pollster::block_on(Clip::load(&files, &cpu())).unwrap_err().to_string();
+        assert!(e.contains(want) && e.contains("fc1.weight"), "{e}");
+    }
+}
