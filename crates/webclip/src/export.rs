@@ -69,6 +69,8 @@ pub fn quantize_rows(values: &[f32], rows: usize) -> (Vec<i8>, Vec<f32>) {
 
 /// The `quantization_config` a q8 `config.json` carries: compressed-tensors' description of
 /// symmetric int8 weights with a scale per output channel (`<key>_scale`, shape `[rows, 1]`).
+/// transformers 5.24 + compressed-tensors did not load such a CLIP folder when tried (README, "q8
+/// folders"); the entry is kept so that tools refuse the folder rather than read int8 as weights.
 pub fn q8_quantization_config() -> Value {
     serde_json::json!({
         "quant_method": "compressed-tensors",
