@@ -173,6 +173,38 @@ bench() {
     fi
 }
 
+# The GPU benchmark (a machine with a hardware GPU; see README "Benchmarks"): native wgpu for
+# ViT-B/32 and SigLIP / SigLIP 2 B/16 random weights in f32 and f16 — first forward (shader
+# compilation) and warm latency, images/s at batch 1/8/32, texts/s at 32 — then PyTorch CUDA on
+# the same shapes when torch sees a GPU. JSON lines go to $BENCH_OUT (default bench-gpu/). q8
+# changes the file and the load, not the kernels (it is dequantised on load), so it is not a row.
+bench_gpu() {
+    build
+    local out="${BENCH_OUT:-bench-gpu}" py="$HOME/.cache/refenv/bin/python" status=0
+    mkdir -p "$out"
+    for arch in vit-b32 siglip-b16 siglip2-b16; do
+        for p in f32 f16; do
+            log "webclip --device gpu --precision $p bench --arch $arch"
+            "$BIN" --device gpu --precision "$p" bench --arch "$arch" --scenarios image1,image8,image32,text32 \
+                --json >"$out/webclip-$arch-$p.json" || status=1
+            cat "$out/webclip-$arch-$p.json"
+        done
+    done
+    if [ -x "$py" ] && "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
+        for arch in vit-b32 siglip-b16 siglip2-b16; do
+            for p in f32 f16; do
+                log "PyTorch CUDA $arch $p"
+                "$py" tests/reference/bench_torch.py --device cuda --dtype "$p" --arch "$arch" \
+                    --scenarios image1,image8,image32,text32 --json >"$out/torch-$arch-$p.json" || status=1
+                cat "$out/torch-$arch-$p.json"
+            done
+        done
+    else
+        echo "(PyTorch CUDA skipped: no ~/.cache/refenv with a CUDA torch, or no GPU it can see)" >&2
+    fi
+    return $status
+}
+
 # Browser benchmark against onnxruntime-web on the same weights (tests/bench/README.md). Needs the
 # reference venv for the ONNX export (created by `./build.sh fixtures`).
 bench_web() {
@@ -218,9 +250,10 @@ case "$cmd" in
     test) run_tests ;;
     bench) bench "$@" ;;
     bench-web) bench_web "$@" ;;
+    bench-gpu) bench_gpu ;;
     fixtures) fixtures ;;
     *)
-        echo "usage: ./build.sh [build|run|serve|web|cli [ARGS]|test|bench|bench-web|fixtures]" >&2
+        echo "usage: ./build.sh [build|run|serve|web|cli [ARGS]|test|bench|bench-gpu|bench-web|fixtures]" >&2
         exit 2
         ;;
 esac

@@ -6,6 +6,11 @@ recipe, MODE projections / lastN / all). Each scenario runs in its own process (
 peak memory is its own.
 
     ~/.cache/refenv/bin/python tests/reference/bench_torch.py [--threads N] [--iters 10] [--json]
+        [--arch vit-b32|siglip-b16|siglip2-b16] [--device cpu|cuda] [--dtype f32|f16]
+
+`--arch`, `--device cuda` and `--dtype f16` are for the inference scenarios (image1, image8,
+image32, text32) that `./build.sh bench-gpu` compares with `webclip --device gpu bench`; results
+are copied back to the host after every forward, as webclip reads its back.
 
 Default threads: all cores (torch's default), which is what `webclip bench --device cpu` uses.
 """
@@ -18,45 +23,55 @@ import sys
 import time
 
 
-def child(scenario: str, iters: int, warmup: int, threads: int, attn: str):
+def child(scenario: str, iters: int, warmup: int, threads: int, attn: str, arch="vit-b32", device="cpu", dtype="f32"):
     import torch
-    from transformers import CLIPConfig, CLIPModel
+    from transformers import CLIPConfig, CLIPModel, SiglipConfig, SiglipModel
 
     torch.set_num_threads(threads)
-    cfg = CLIPConfig(
-        text_config=dict(bos_token_id=0, eos_token_id=2, pad_token_id=1),
-        vision_config={},
-        projection_dim=512,
-    )
     t = time.perf_counter()
     torch.manual_seed(0)
-    model = CLIPModel(cfg).eval()
+    if arch == "vit-b32":
+        cfg = CLIPConfig(
+            text_config=dict(bos_token_id=0, eos_token_id=2, pad_token_id=1),
+            vision_config={},
+            projection_dim=512,
+        )
+        model = CLIPModel(cfg).eval()
+        size, ctx, vocab = 224, 77, 49408
+    else:
+        cfg = SiglipConfig(text_config={"vocab_size": 256000} if arch == "siglip2-b16" else {})
+        model = SiglipModel(cfg).eval()
+        size, ctx, vocab = 224, 64, cfg.text_config.vocab_size
+    dev = torch.device(device)
+    model = model.to(dev, torch.float16 if dtype == "f16" else torch.float32)
     model.config._attn_implementation = attn
     model.text_model.config._attn_implementation = attn
     model.vision_model.config._attn_implementation = attn
     build = time.perf_counter() - t
     if scenario.startswith("train-"):
         return train_child(model, scenario, iters, warmup, threads, attn, build)
-    batch = {"image1": 1, "image8": 8, "text32": 32}[scenario]
+    batch = {"image1": 1, "image8": 8, "image32": 32, "text32": 32}[scenario]
     if scenario.startswith("image"):
-        x = torch.randn(batch, 3, 224, 224)
+        x = torch.randn(batch, 3, size, size).to(dev, next(model.parameters()).dtype)
 
         def fwd():
-            return model.get_image_features(pixel_values=x).pooler_output
+            return model.get_image_features(pixel_values=x).pooler_output.float().cpu()
     else:
         g = torch.Generator().manual_seed(1)
-        ids = torch.randint(0, 49405, (batch, 77), generator=g)
-        ids[:, 0] = 49406
-        ids[:, -1] = 49407
+        ids = torch.randint(0, vocab - 3, (batch, ctx), generator=g)
+        ids[:, 0] = vocab - 2
+        ids[:, -1] = vocab - 1
+        ids = ids.to(dev)
 
         def fwd():
-            return model.get_text_features(input_ids=ids).pooler_output
+            return model.get_text_features(input_ids=ids).pooler_output.float().cpu()
 
     with torch.inference_mode():
-        report(fwd, scenario, batch, iters, warmup, threads, attn, build)
+        where = f"CUDA {torch.cuda.get_device_name(0)} {dtype}" if device == "cuda" else None
+        report(fwd, scenario, batch, iters, warmup, threads, attn, build, arch, where)
 
 
-def report(fwd, scenario, batch, iters, warmup, threads, attn, build):
+def report(fwd, scenario, batch, iters, warmup, threads, attn, build, arch="vit-b32", where=None):
     """Times `fwd` as `webclip bench` does (one untimed call, the rest of the warm-up, `iters`
     timed calls) and prints its JSON line."""
     import torch
@@ -72,7 +87,8 @@ def report(fwd, scenario, batch, iters, warmup, threads, attn, build):
     spf = (time.perf_counter() - t) / iters
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({
-        "scenario": scenario, "device": f"PyTorch {torch.__version__} CPU ({threads} threads, attn={attn})",
+        "scenario": scenario, "arch": arch,
+        "device": f"PyTorch {torch.__version__} " + (where or f"CPU ({threads} threads, attn={attn})"),
         "batch": batch, "iters": iters, "seconds_per_forward": spf, "items_per_second": batch / spf,
         "build_seconds": build, "first_forward_seconds": first, "peak_rss_mib": peak,
     }))
@@ -134,21 +150,25 @@ def main():
     ap.add_argument("--attn", default="sdpa", choices=["sdpa", "eager"])
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--child")
+    ap.add_argument("--arch", default="vit-b32", choices=["vit-b32", "siglip-b16", "siglip2-b16"])
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    ap.add_argument("--dtype", default="f32", choices=["f32", "f16"])
     a = ap.parse_args()
     if a.threads == 0:
         import os
         a.threads = os.cpu_count()
     if a.child:
-        child(a.child, a.iters, a.warmup, a.threads, a.attn)
+        child(a.child, a.iters, a.warmup, a.threads, a.attn, a.arch, a.device, a.dtype)
         return
     results = []
     for s in a.scenarios.split(","):
         out = subprocess.run([sys.executable, __file__, "--child", s, "--iters", str(a.iters), "--warmup", str(a.warmup),
-                              "--threads", str(a.threads), "--attn", a.attn], capture_output=True, text=True, check=True)
+                              "--threads", str(a.threads), "--attn", a.attn, "--arch", a.arch, "--device", a.device,
+                              "--dtype", a.dtype], capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         results.append(r)
         if not a.json:
-            print(f"{r['scenario']:<7} {r['device']:<44} {r['items_per_second']:>9.2f} items/s "
+            print(f"{r['arch']:<11} {r['scenario']:<7} {r['device']:<44} {r['items_per_second']:>9.2f} items/s "
                   f"{r['seconds_per_forward'] * 1e3:>9.1f} ms/forward  peak RSS {r['peak_rss_mib']:>7.0f} MiB", flush=True)
     if a.json:
         print(json.dumps(results))

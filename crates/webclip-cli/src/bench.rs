@@ -1,8 +1,11 @@
 //! `webclip bench`: throughput and peak memory of ViT-B/32 with random weights (made in Rust, no
 //! file needed), the numbers `tests/reference/bench_torch.py` measures for PyTorch.
 //!
-//! Scenarios: `image1` (one image per forward), `image8` (batches of 8), `text32` (batches of 32
-//! texts of the full 77 tokens), and training steps `train-MODE-BATCH` (MODE `projections`,
+//! Architectures (`--arch`): `vit-b32` (OpenAI ViT-B/32, the default), `siglip-b16` (SigLIP B/16
+//! at 224 px), `siglip2-b16` (the same with SigLIP 2's 256k vocabulary).
+//!
+//! Scenarios: `image1` (one image per forward), `image8`, `image32` (batches of 8, 32), `text32`
+//! (batches of 32 texts of the full context: 77 tokens, SigLIP's 64), and training steps `train-MODE-BATCH` (MODE `projections`,
 //! `lastN` or `all`; e.g. `train-last2-8`): one AdamW step on shapes-world captions and 224×224
 //! images, where "forward" in the output means a whole step. Each runs in its own child process so that its peak resident
 //! memory (VmHWM) is its own; on wgpu the device memory pool is reported too. Results are read
@@ -27,6 +30,9 @@ pub struct BenchArgs {
     /// Scenarios to run (comma-separated): image1, image8, text32.
     #[arg(long, default_value = "image1,image8,text32")]
     scenarios: String,
+    /// Architecture with random weights: vit-b32, siglip-b16 or siglip2-b16.
+    #[arg(long, default_value = "vit-b32")]
+    arch: String,
     /// Timed forwards per scenario.
     #[arg(long, default_value_t = 10)]
     iters: usize,
@@ -44,6 +50,9 @@ pub struct BenchArgs {
 #[derive(Serialize, Deserialize, Debug)]
 struct ScenarioResult {
     scenario: String,
+    /// `--arch`.
+    #[serde(default)]
+    arch: String,
     device: String,
     /// f32 or f16 (training is always f32).
     #[serde(default)]
@@ -76,6 +85,7 @@ fn scenario_batch(name: &str) -> Result<usize> {
     match name {
         "image1" => Ok(1),
         "image8" => Ok(8),
+        "image32" => Ok(32),
         "text32" => Ok(32),
         other => train_scenario(other).map(|(_, b)| b).ok_or_else(|| {
             CliError::Other(format!(
@@ -148,6 +158,7 @@ impl Run<'_> {
         let spf = t.elapsed().as_secs_f64() / self.args.iters.max(1) as f64;
         Ok(ScenarioResult {
             scenario: self.name.to_string(),
+            arch: self.args.arch.clone(),
             device: self.device_name,
             precision: self.precision.as_str().into(),
             batch: self.batch,
@@ -177,27 +188,29 @@ fn run_child(
         return run_train_child(name, args, device, device_name);
     }
     let batch = scenario_batch(name)?;
-    let config = ClipConfig::vit_b32();
+    let config = arch_config(&args.arch)?;
+    let [h, w] = config.vision.image_size;
     let t = Instant::now();
     let model = cast_model(ClipModel::build(&config, Box::new(RandomSource::new(0)), &device)?, precision);
     let _ = sync_read(model.logit_scale.val().unsqueeze_dim(0))?;
     let build_seconds = t.elapsed().as_secs_f64();
 
     let forward: Box<dyn Fn() -> Result<Vec<f32>>> = if name.starts_with("image") {
-        let pixels = webclip::rng::WeightInit::new(1).normal(batch * 3 * 224 * 224, 1.0);
-        let x = Tensor::<4>::from_data(TensorData::new(pixels, [batch, 3, 224, 224]), &device).cast(precision.dtype());
+        let pixels = webclip::rng::WeightInit::new(1).normal(batch * 3 * h * w, 1.0);
+        let x = Tensor::<4>::from_data(TensorData::new(pixels, [batch, 3, h, w]), &device).cast(precision.dtype());
         Box::new(move || sync_read(model.image_features(x.clone())))
     } else {
         let ctx = config.context_length();
+        let vocab = config.text.vocab_size as u64;
         let mut ids = Vec::with_capacity(batch * ctx);
         let mut state = 12345u64;
         for _ in 0..batch {
-            ids.push(49406i64);
+            ids.push((vocab - 2) as i64);
             for _ in 1..ctx - 1 {
                 state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-                ids.push(((state >> 33) % 49405) as i64);
+                ids.push(((state >> 33) % (vocab - 3)) as i64);
             }
-            ids.push(49407);
+            ids.push((vocab - 1) as i64);
         }
         let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, ctx]), &device);
         let pool = Tensor::<1, Int>::from_data(TensorData::new(vec![(ctx - 1) as i64; batch], [batch]), &device);
@@ -208,10 +221,25 @@ fn run_child(
     run.measure(|| forward().map(|_| ()))
 }
 
+/// The random-weight architecture `--arch` names.
+fn arch_config(arch: &str) -> Result<ClipConfig> {
+    match arch {
+        "vit-b32" => Ok(ClipConfig::vit_b32()),
+        "siglip-b16" => Ok(ClipConfig::siglip_b16()),
+        "siglip2-b16" => {
+            let mut c = ClipConfig::siglip_b16();
+            c.text.vocab_size = 256_000;
+            Ok(c)
+        }
+        other => Err(CliError::Other(format!("--arch {other:?}: expected vit-b32, siglip-b16 or siglip2-b16"))),
+    }
+}
+
 pub fn run(args: BenchArgs, choice: DeviceChoice, precision: PrecisionChoice, rep: &mut Reporter) -> Result<()> {
     if args.iters == 0 {
         return Err(CliError::Other("--iters must be at least 1".into()));
     }
+    arch_config(&args.arch)?;
     if let Some(name) = &args.child {
         let (device, info) = webclip::device::open(choice)?;
         let precision = Precision::resolve(precision, &device)?;
@@ -227,9 +255,13 @@ pub fn run(args: BenchArgs, choice: DeviceChoice, precision: PrecisionChoice, re
     let (device_arg, precision_arg) = (choice.to_string(), precision.to_string());
     let mut results = Vec::new();
     for n in names {
-        rep.note(&format!("bench {n} on {device_arg} ({} warm-up + {} timed forwards)", args.warmup, args.iters));
+        rep.note(&format!(
+            "bench {} {n} on {device_arg} ({} warm-up + {} timed forwards)",
+            args.arch, args.warmup, args.iters
+        ));
         let out = Command::new(&exe)
             .args(["--quiet", "--device", &device_arg, "--precision", &precision_arg, "bench", "--child", n])
+            .args(["--arch", &args.arch])
             .args(["--iters", &args.iters.to_string(), "--warmup", &args.warmup.to_string()])
             .output()
             .map_err(|e| CliError::Other(format!("could not start the benchmark process: {e}")))?;
@@ -243,7 +275,8 @@ pub fn run(args: BenchArgs, choice: DeviceChoice, precision: PrecisionChoice, re
             .map_err(|e| CliError::Other(format!("bench {n}: unreadable result ({e})")))?;
         if !args.json {
             println!(
-                "{:<7} {:<28} {:<3} {:>9.2} items/s {:>9.1} ms/forward  first {:>7.2} s  peak RSS {:>7.0} MiB{}",
+                "{:<11} {:<7} {:<28} {:<3} {:>9.2} items/s {:>9.1} ms/forward  first {:>7.2} s  peak RSS {:>7.0} MiB{}",
+                r.arch,
                 r.scenario,
                 r.device,
                 r.precision,
