@@ -107,8 +107,13 @@ export interface WorkerLoadOptions extends Omit<LoadOptions, "fetchOptions"> {
  */
 export type ImageInput = Blob | ArrayBuffer | Uint8Array | ImageData | ImageBitmap;
 
-/** The built-in prompt template sets: "a photo of a {}." and CLIP's published ensembles. */
-export type TemplateSetName = "default" | "stl10" | "cifar" | "imagenet";
+/**
+ * The built-in prompt template sets: "a photo of a {}.", CLIP's published ensembles, one set per
+ * language for multilingual models ("ko" `{}의 사진.`, "ja", "zh", "es", "fr", "de"), and "auto":
+ * each label in its own language's set (Korean, Japanese, Chinese told by their script; others
+ * English).
+ */
+export type TemplateSetName = "default" | "auto" | "stl10" | "cifar" | "imagenet" | "ko" | "ja" | "zh" | "es" | "fr" | "de";
 
 /** Built-in prompt template sets, or your own templates, each containing `{}`. */
 export type Templates = TemplateSetName | readonly string[];

@@ -93,9 +93,10 @@ enum Command {
         /// A file with one class name per line.
         #[arg(long)]
         labels_file: Option<PathBuf>,
-        /// Prompt templates: default, stl10, cifar, imagenet, or a file with one template per
-        /// line, each with {} where the class name goes.
-        #[arg(long, default_value = "default")]
+        /// Prompt templates: auto (each label in its language's: Korean, Japanese, Chinese by
+        /// script, else "a photo of a {}."), default, stl10, cifar, imagenet, ko, ja, zh, es, fr,
+        /// de, or a file with one template per line, each with {} where the class name goes.
+        #[arg(long, default_value = "auto")]
         templates: String,
         /// Show only the K most probable classes.
         #[arg(long)]
@@ -385,14 +386,12 @@ fn run(cli: Cli) -> Result<()> {
 
 fn resolve_templates(spec: &str) -> Result<Templates> {
     match spec {
-        "default" | "stl10" | "cifar" | "imagenet" => Ok(Templates::named(spec)?),
+        name if Templates::named(name).is_ok() => Ok(Templates::named(name)?),
+        path if !Path::new(path).exists() => Err(CliError::Other(format!(
+            "--templates {path:?} is neither a template set (auto, default, stl10, cifar, imagenet, ko, ja, zh, es, fr, de) nor a file"
+        ))),
         path => {
             let p = PathBuf::from(path);
-            if !p.exists() {
-                return Err(CliError::Other(format!(
-                    "--templates {path:?} is neither a template set (default, stl10, cifar, imagenet) nor a file"
-                )));
-            }
             let text = std::fs::read_to_string(&p).map_err(|e| CliError::File(p.clone(), files::io_reason(&e)))?;
             Templates::from_lines(&text).map_err(|e| CliError::File(p, e.to_string()))
         }

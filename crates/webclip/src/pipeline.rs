@@ -364,11 +364,14 @@ impl Clip {
         progress: Progress<'_>,
     ) -> Result<Classifier> {
         zeroshot::check_labels(labels)?;
-        let t = templates.as_slice();
-        let prompts: Vec<String> =
-            labels.iter().flat_map(|l| t.iter().map(move |tpl| Templates::fill(tpl, l.as_ref()))).collect();
-        let embs = self.embed_texts(&prompts, progress).await?;
-        let per_label: Vec<Vec<Vec<f32>>> = embs.chunks(t.len()).map(|c| c.to_vec()).collect();
+        // Each label's prompts (their number differs between languages under `auto`).
+        let prompts: Vec<Vec<String>> = labels
+            .iter()
+            .map(|l| templates.for_label(l.as_ref()).iter().map(|tpl| Templates::fill(tpl, l.as_ref())).collect())
+            .collect();
+        let embs = self.embed_texts(&prompts.concat(), progress).await?;
+        let mut rows = embs.into_iter();
+        let per_label: Vec<Vec<Vec<f32>>> = prompts.iter().map(|p| rows.by_ref().take(p.len()).collect()).collect();
         Classifier::from_embeddings(labels.iter().map(|l| l.as_ref().to_string()).collect(), per_label)
     }
 

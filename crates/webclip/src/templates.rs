@@ -1,6 +1,33 @@
 //! CLIP's published prompt templates (openai/CLIP `data/prompts.md` and the ImageNet notebook).
 //! Checked against tests/fixtures/templates.json, which the reference script takes from open_clip.
 
+/// Prompt templates in other languages, for multilingual models (SigLIP 2): the shape of CLIP's
+/// "a photo of a {}." in each language, written for webclip (no published ensembles exist).
+pub const LANGUAGE_TEMPLATES: &[(&str, &str, &[&str])] = &[
+    ("ko", "Korean", &["{}의 사진.", "{} 사진."]),
+    ("ja", "Japanese", &["{}の写真。", "{}の画像。"]),
+    ("zh", "Chinese", &["{}的照片。", "一张{}的照片。"]),
+    ("es", "Spanish", &["una foto de {}.", "una foto de un {}."]),
+    ("fr", "French", &["une photo de {}.", "une photo d'un {}."]),
+    ("de", "German", &["ein Foto von {}.", "ein Bild von {}."]),
+];
+
+/// The language set for a label from its script: Hangul → `ko`, kana → `ja`, other CJK
+/// ideographs → `zh`; `None` for anything else (Latin scripts cannot be told apart by their
+/// letters, so those languages are picked by name).
+pub fn language_of(label: &str) -> Option<&'static str> {
+    let has = |f: fn(char) -> bool| label.chars().any(f);
+    if has(|c| matches!(c, '\u{AC00}'..='\u{D7AF}' | '\u{1100}'..='\u{11FF}' | '\u{3130}'..='\u{318F}')) {
+        Some("ko")
+    } else if has(|c| matches!(c, '\u{3040}'..='\u{30FF}' | '\u{31F0}'..='\u{31FF}')) {
+        Some("ja")
+    } else if has(|c| matches!(c, '\u{4E00}'..='\u{9FFF}' | '\u{3400}'..='\u{4DBF}')) {
+        Some("zh")
+    } else {
+        None
+    }
+}
+
 /// The single-template default.
 pub const DEFAULT_TEMPLATES: &[&str] = &["a photo of a {}."];
 

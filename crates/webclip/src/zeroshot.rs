@@ -12,27 +12,50 @@
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::templates::{CIFAR_TEMPLATES, DEFAULT_TEMPLATES, IMAGENET_TEMPLATES, STL10_TEMPLATES};
+use crate::templates::{
+    CIFAR_TEMPLATES, DEFAULT_TEMPLATES, IMAGENET_TEMPLATES, LANGUAGE_TEMPLATES, STL10_TEMPLATES, language_of,
+};
 
-/// A set of prompt templates; each has one `{}` where the label goes.
+/// A set of prompt templates; each has one `{}` where the label goes. `auto` picks, for each
+/// label, the templates of its language ([`crate::templates::language_of`]: Korean, Japanese,
+/// Chinese by script; English otherwise).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Templates(Vec<String>);
+pub struct Templates {
+    list: Vec<String>,
+    auto: bool,
+}
 
 impl Templates {
-    /// `"default"`, `"stl10"`, `"cifar"` or `"imagenet"`.
+    /// `"default"`, `"stl10"`, `"cifar"`, `"imagenet"`, a language (`"ko"`, `"ja"`, `"zh"`,
+    /// `"es"`, `"fr"`, `"de"`) or `"auto"` (each label in its own language's templates).
     pub fn named(name: &str) -> Result<Self> {
+        let owned = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let list: &[&str] = match name {
             "default" => DEFAULT_TEMPLATES,
+            "auto" => return Ok(Templates { list: owned(DEFAULT_TEMPLATES), auto: true }),
             "stl10" => STL10_TEMPLATES,
             "cifar" | "cifar10" | "cifar100" => CIFAR_TEMPLATES,
             "imagenet" => IMAGENET_TEMPLATES,
-            other => {
-                return Err(Error::InvalidInput(format!(
-                    "unknown template set {other:?} (default, stl10, cifar, imagenet, or a file of templates)"
-                )));
-            }
+            other => match LANGUAGE_TEMPLATES.iter().find(|(code, _, _)| *code == other) {
+                Some((_, _, list)) => list,
+                None => {
+                    return Err(Error::InvalidInput(format!(
+                        "unknown template set {other:?} (default, auto, stl10, cifar, imagenet, ko, ja, zh, es, fr, de, \
+                         or a file of templates)"
+                    )));
+                }
+            },
         };
-        Ok(Templates(list.iter().map(|s| s.to_string()).collect()))
+        Ok(Templates { list: owned(list), auto: false })
+    }
+
+    /// The templates for `label`: its language's under `auto`, else the set's.
+    pub fn for_label(&self, label: &str) -> Vec<String> {
+        let lang = if self.auto { language_of(label) } else { None };
+        match lang.and_then(|l| LANGUAGE_TEMPLATES.iter().find(|(code, _, _)| *code == l)) {
+            Some((_, _, list)) => list.iter().map(|s| s.to_string()).collect(),
+            None => self.list.clone(),
+        }
     }
 
     /// Custom templates; each must contain `{}` exactly once.
@@ -53,7 +76,7 @@ impl Templates {
                 }
             }
         }
-        Ok(Templates(out))
+        Ok(Templates { list: out, auto: false })
     }
 
     /// Templates from a text file: one per line, blank lines and `#` comments skipped.
@@ -62,9 +85,9 @@ impl Templates {
         Self::custom(&lines)
     }
 
-    /// The templates.
+    /// The templates (under `auto`, those of labels in Latin scripts).
     pub fn as_slice(&self) -> &[String] {
-        &self.0
+        &self.list
     }
 
     /// `template` with the label in place of `{}`.
@@ -254,6 +277,14 @@ mod tests {
     #[test]
     fn template_sets() {
         assert_eq!(Templates::named("default").unwrap().as_slice(), ["a photo of a {}."]);
+        assert_eq!(Templates::named("ko").unwrap().as_slice(), ["{}의 사진.", "{} 사진."]);
+        let auto = Templates::named("auto").unwrap();
+        assert_eq!(auto.for_label("고양이"), ["{}의 사진.", "{} 사진."]);
+        assert_eq!(auto.for_label("ねこ"), ["{}の写真。", "{}の画像。"]);
+        assert_eq!(auto.for_label("猫"), ["{}的照片。", "一张{}的照片。"]);
+        assert_eq!(auto.for_label("cat"), ["a photo of a {}."]);
+        assert_eq!(Templates::named("ko").unwrap().for_label("cat"), ["{}의 사진.", "{} 사진."], "only auto switches");
+        assert!(Templates::named("xx").unwrap_err().to_string().contains("ko, ja, zh"));
         assert_eq!(Templates::named("stl10").unwrap().as_slice().len(), 2);
         assert_eq!(Templates::named("cifar").unwrap().as_slice().len(), 18);
         assert_eq!(Templates::named("imagenet").unwrap().as_slice().len(), 80);

@@ -248,6 +248,15 @@ fn siglip_cpu_backend_matches_reference() {
         let (clip, out, expected) = run_siglip(name, &device);
         check_siglip(name, &clip, &out, &expected);
     }
+    // `auto` templates: each label in its own language's set, as if asked for separately.
+    let (clip, _, _) = run_siglip("siglip-tiny", &device);
+    let head = |labels: &[&str], set: &str| {
+        pollster::block_on(clip.classifier(labels, &Templates::named(set).unwrap(), None)).unwrap().weights().to_vec()
+    };
+    let auto = head(&["cat", "고양이", "猫の写真"], "auto");
+    assert_eq!(auto[0], head(&["cat"], "default")[0]);
+    assert_eq!(auto[1], head(&["고양이"], "ko")[0]);
+    assert_eq!(auto[2], head(&["猫の写真"], "ja")[0]);
 }
 
 #[test]
