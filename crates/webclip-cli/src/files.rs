@@ -75,6 +75,26 @@ fn tokenizer_bytes(dir: &Path) -> Result<Vec<u8>> {
     }
 }
 
+/// A folder's small files, plus where its weights are when they can be streamed (an HF
+/// folder's `model.safetensors`: `webclip::Clip::begin_load`); otherwise `files.weights` holds
+/// them (OpenCLIP folders).
+pub fn read_model_dir_streaming(dir: &Path) -> Result<(ModelFiles, Option<PathBuf>)> {
+    check_dir(dir)?;
+    let weights = dir.join("model.safetensors");
+    if dir.join("config.json").exists() && weights.is_file() {
+        let files = ModelFiles {
+            config: optional(dir, "config.json")?,
+            open_clip_config: None,
+            weights: Vec::new(),
+            tokenizer: tokenizer_bytes(dir)?,
+            preprocessor: optional(dir, "preprocessor_config.json")?,
+            tokenizer_config: optional(dir, "tokenizer_config.json")?,
+        };
+        return Ok((files, Some(weights)));
+    }
+    Ok((read_model_dir(dir)?, None))
+}
+
 /// Reads an HF or OpenCLIP checkpoint folder.
 pub fn read_model_dir(dir: &Path) -> Result<ModelFiles> {
     check_dir(dir)?;

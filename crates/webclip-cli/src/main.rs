@@ -194,16 +194,35 @@ fn print_json<T: Serialize>(value: &T) -> Result<()> {
 }
 
 fn load(model: &Path, device: DeviceChoice, precision: PrecisionChoice, rep: &mut Reporter) -> Result<Clip> {
-    let files = files::read_model_dir(model)?;
+    let (files, weights) = files::read_model_dir_streaming(model)?;
     let (dev, info) = webclip::device::open(device)?;
     rep.note(&format!("device: {}", info.name));
     if let Some(note) = &info.note {
         rep.note(note);
     }
     let t = Instant::now();
-    let clip = pollster::block_on(Clip::load(&files, &dev))
-        .map_err(|e| CliError::File(model.to_path_buf(), e.to_string()))?
-        .with_precision(precision)?;
+    let in_model = |e: webclip::Error| CliError::File(model.to_path_buf(), e.to_string());
+    let clip = match weights {
+        // HF folders stream: each tensor goes to the device as it is read, so the file and
+        // the weights are never in memory together.
+        Some(path) => {
+            use std::io::Read;
+            let mut load = Clip::begin_load(&files, &dev).map_err(in_model)?;
+            let mut file =
+                std::fs::File::open(&path).map_err(|e| CliError::File(path.clone(), files::io_reason(&e)))?;
+            let mut chunk = vec![0u8; 8 << 20];
+            loop {
+                let n = file.read(&mut chunk).map_err(|e| CliError::File(path.clone(), files::io_reason(&e)))?;
+                if n == 0 {
+                    break;
+                }
+                load.push(&chunk[..n]).map_err(in_model)?;
+            }
+            pollster::block_on(load.finish()).map_err(in_model)?
+        }
+        None => pollster::block_on(Clip::load(&files, &dev)).map_err(in_model)?,
+    }
+    .with_precision(precision)?;
     rep.note(&format!(
         "loaded {} in {:.2} s ({})",
         model.display(),

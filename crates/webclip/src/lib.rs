@@ -43,7 +43,7 @@ pub use burn;
 pub use config::{ClipConfig, Family};
 pub use device::{BackendKind, DeviceChoice, DeviceInfo};
 pub use error::{Error, Result};
-pub use pipeline::{Clip, ModelFiles};
+pub use pipeline::{Clip, ModelFiles, StreamingLoad};
 pub use preprocess::{PreprocessConfig, RgbImage};
 pub use tokenizer::Tokenizer;
 pub use zeroshot::{Classifier, LabelScore, RankEntry, Scoring, Templates};

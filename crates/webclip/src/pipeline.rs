@@ -14,6 +14,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use crate::config::{ClipConfig, Family};
 use crate::device::{read_f32, read_scalar};
 use crate::error::{Error, Result};
+use crate::loader::stream::StreamingSource;
 use crate::loader::{Naming, RandomSource, SafetensorsSource};
 use crate::model::precision::cast_model;
 use crate::model::{ClipModel, Precision, PrecisionChoice};
@@ -75,6 +76,29 @@ impl std::fmt::Debug for Clip {
 impl Clip {
     /// Loads a checkpoint from its files onto `device`.
     pub async fn load(files: &ModelFiles, device: &Device) -> Result<Self> {
+        let (config, preprocess, tokenizer) = Self::read_small_files(files)?;
+        let source = SafetensorsSource::new(&files.weights)?;
+        let naming = source.naming();
+        let model = ClipModel::build(&config, Box::new(source), device)?;
+        Self::assemble(model, config, tokenizer, preprocess, device, naming).await
+    }
+
+    /// Starts loading an HF folder whose weights will arrive in chunks
+    /// ([`StreamingLoad::push`]): everything but `files.weights` (ignored) is read now. The
+    /// weights never sit in memory twice (`crate::loader::stream`).
+    pub fn begin_load(files: &ModelFiles, device: &Device) -> Result<StreamingLoad> {
+        if files.config.is_none() {
+            return Err(Error::InvalidInput(
+                "streamed loading reads HF folders (config.json); load OpenCLIP folders whole".into(),
+            ));
+        }
+        let (config, preprocess, tokenizer) = Self::read_small_files(files)?;
+        let source = StreamingSource::new(&config, device)?;
+        Ok(StreamingLoad { source, config, preprocess, tokenizer, device: device.clone() })
+    }
+
+    /// The config, preprocessing and tokenizer of a folder, checked against each other.
+    fn read_small_files(files: &ModelFiles) -> Result<(ClipConfig, PreprocessConfig, Tokenizer)> {
         let (config, oc_pre) = match (&files.config, &files.open_clip_config) {
             (Some(c), _) => (ClipConfig::from_config_json(c)?, None),
             (None, Some(c)) => {
@@ -107,10 +131,7 @@ impl Clip {
                 config.text.vocab_size
             )));
         }
-        let source = SafetensorsSource::new(&files.weights)?;
-        let naming = source.naming();
-        let model = ClipModel::build(&config, Box::new(source), device)?;
-        Self::assemble(model, config, tokenizer, preprocess, device, naming).await
+        Ok((config, preprocess, tokenizer))
     }
 
     /// A model with random weights (benchmarks, training from scratch), deterministic in `seed`.
@@ -392,6 +413,39 @@ impl Clip {
         let q = self.embed_texts(&[text], None).await?;
         let embs = self.embed_images(images, progress).await?;
         Ok(zeroshot::rank(&q[0], &embs))
+    }
+}
+
+/// A model being loaded from weights that arrive in chunks ([`Clip::begin_load`]).
+pub struct StreamingLoad {
+    source: StreamingSource,
+    config: ClipConfig,
+    preprocess: PreprocessConfig,
+    tokenizer: Tokenizer,
+    device: Device,
+}
+
+impl StreamingLoad {
+    /// The next bytes of `model.safetensors`.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<()> {
+        self.source.push(chunk)
+    }
+
+    /// The architecture being loaded.
+    pub fn config(&self) -> &ClipConfig {
+        &self.config
+    }
+
+    /// Bytes of `model.safetensors` received so far, and the file's size once its header is in.
+    pub fn progress(&self) -> (u64, Option<u64>) {
+        (self.source.received(), self.source.file_size())
+    }
+
+    /// After the last chunk: the model, or what was missing or wrong.
+    pub async fn finish(mut self) -> Result<Clip> {
+        self.source.end()?;
+        let model = ClipModel::build(&self.config, Box::new(self.source), &self.device)?;
+        Clip::assemble(model, self.config, self.tokenizer, self.preprocess, &self.device, Naming::Hf).await
     }
 }
 

@@ -220,3 +220,75 @@ fn random_models_are_deterministic() {
     assert_ne!(a.0, c.0, "another seed, another model");
     assert_eq!(a.0[0].len(), 16);
 }
+
+/// Streams `weights` into a loader in chunks of the sizes in `sizes` (cycled).
+fn stream(files: &ModelFiles, weights: &[u8], sizes: &[usize]) -> webclip::Result<Clip> {
+    let mut load = Clip::begin_load(files, &cpu())?;
+    let (mut at, mut i) = (0, 0);
+    while at < weights.len() {
+        let n = sizes[i % sizes.len()].min(weights.len() - at);
+        load.push(&weights[at..at + n])?;
+        at += n;
+        i += 1;
+    }
+    pollster::block_on(load.finish())
+}
+
+/// Streamed loading (the page's path for large checkpoints) gives exactly the model the
+/// whole-file path gives, whatever the chunk sizes, for every dtype, both families and q8; a
+/// download that ends early, runs long or lacks a tensor is refused with the reason.
+#[test]
+fn streamed_load_equals_whole_file() {
+    let texts = ["a photo of a cat".to_string(), "고양이 사진".to_string()];
+    let img = webclip::preprocess::decode(&read("images/chelsea.png")).unwrap();
+    let q8 = {
+        let clip = pollster::block_on(Clip::load(&model_files("siglip-tiny"), &cpu())).unwrap();
+        let f = pollster::block_on(webclip::export::export_hf(&clip, webclip::export::WeightDtype::Q8)).unwrap();
+        ModelFiles {
+            config: Some(f.config),
+            open_clip_config: None,
+            weights: f.weights,
+            tokenizer: f.tokenizer,
+            preprocessor: Some(f.preprocessor),
+            tokenizer_config: f.tokenizer_config,
+        }
+    };
+    let cases: Vec<(&str, ModelFiles)> = vec![
+        ("tiny-legacy", model_files("tiny-legacy")),
+        ("tiny-gelu-f16", model_files("tiny-gelu-f16")),
+        ("tiny-bf16", model_files("tiny-bf16")),
+        ("siglip-min-bf16", model_files("siglip-min-bf16")),
+        ("siglip-tiny q8", q8),
+    ];
+    for (name, files) in &cases {
+        let whole = pollster::block_on(Clip::load(files, &cpu())).unwrap();
+        for sizes in [&[1usize, 3, 7][..], &[4096], &[files.weights.len()]] {
+            let streamed = stream(files, &files.weights, sizes).unwrap_or_else(|e| panic!("{name} {sizes:?}: {e}"));
+            let a = pollster::block_on(whole.embed_texts(&texts, None)).unwrap();
+            let b = pollster::block_on(streamed.embed_texts(&texts, None)).unwrap();
+            assert_eq!(a, b, "{name} {sizes:?}: texts");
+            let a = pollster::block_on(whole.embed_images(std::slice::from_ref(&img), None)).unwrap();
+            let b = pollster::block_on(streamed.embed_images(std::slice::from_ref(&img), None)).unwrap();
+            assert_eq!(a, b, "{name} {sizes:?}: image");
+            assert_eq!(whole.scoring(), streamed.scoring());
+        }
+    }
+    let files = model_files("tiny-legacy");
+    let w = &files.weights;
+    let e = stream(&files, &w[..w.len() - 10], &[4096]).err().unwrap().to_string();
+    assert!(e.contains("the file ended after") && e.contains("truncated download"), "{e}");
+    let mut long = w.clone();
+    long.extend_from_slice(&[0; 4]);
+    let e = stream(&files, &long, &[4096]).err().unwrap().to_string();
+    assert!(e.contains("more bytes arrived"), "{e}");
+    let without = rewrite(&files, |l| l.retain(|t| t.0 != "text_projection.weight"));
+    let e = stream(&files, &without, &[4096]).err().unwrap().to_string();
+    assert!(e.contains("missing keys: text_projection.weight"), "{e}");
+    let e = stream(&files, b"\xff\xff\xff\xff\xff\xff\xff\xff{}", &[4096]).err().unwrap().to_string();
+    assert!(e.contains("over the 100000000-byte limit"), "{e}");
+    let e = stream(&files, &model_files("tiny-gelu-f16").weights, &[4096]).err().unwrap().to_string();
+    assert!(e.contains("expected shape"), "{e}");
+    let oc = model_files("tiny-openclip");
+    let e = Clip::begin_load(&oc, &cpu()).err().unwrap().to_string();
+    assert!(e.contains("OpenCLIP folders whole"), "{e}");
+}

@@ -80,6 +80,12 @@ pub trait WeightSource {
     /// [`WeightSource::finish`]; the builder then puts a placeholder in.
     fn take(&mut self, key: &str, shape: &[usize], init: Init) -> Result<Option<Vec<f32>>>;
 
+    /// The tensor `key` already on the device, flat, in `layout` (a source that uploads tensors
+    /// as their bytes arrive: `crate::loader::stream`). `None`: use [`WeightSource::take`].
+    fn take_device(&mut self, _key: &str, _shape: &[usize], _layout: Layout) -> Result<Option<Tensor<1>>> {
+        Ok(None)
+    }
+
     /// Reports every recorded problem, plus unused keys.
     fn finish(self: Box<Self>) -> Result<()>;
 }
@@ -101,6 +107,11 @@ impl<'a> Builder<'a> {
         self.layouts
     }
 
+    /// The layouts recorded so far.
+    pub fn layouts(&self) -> &ParamLayouts {
+        &self.layouts
+    }
+
     /// The parameter `key` of HF shape `shape`, as stored.
     pub fn param<const D: usize>(&mut self, key: &str, shape: [usize; D], init: Init) -> Result<Param<Tensor<D>>> {
         self.param_layout(key, shape, Layout::AsIs, init)
@@ -115,6 +126,13 @@ impl<'a> Builder<'a> {
         init: Init,
     ) -> Result<Param<Tensor<D>>> {
         self.layouts.0.insert(key.to_string(), layout);
+        let mut held = shape;
+        if let (Layout::Transpose, 2) = (layout, D) {
+            held.swap(0, 1);
+        }
+        if let Some(flat) = self.source.take_device(key, &shape, layout)? {
+            return Ok(Param::from_tensor(flat.reshape(held)));
+        }
         let Some(values) = self.source.take(key, &shape, init)? else {
             return Ok(Param::from_tensor(Tensor::zeros([1; D], &self.device)));
         };

@@ -8,7 +8,7 @@ use burn::module::{Module, Param};
 use burn::nn::Linear;
 use burn::tensor::{Device, Int, Tensor};
 
-use super::build::{Builder, Init, ParamLayouts, WeightSource};
+use super::build::{Builder, Init, Layout, ParamLayouts, WeightSource};
 use super::text::TextTransformer;
 use super::vision::VisionTransformer;
 use crate::config::{ClipConfig, Family};
@@ -42,10 +42,18 @@ impl ClipModel {
         let mut source = source;
         let model = {
             let mut b = Builder::new(source.as_mut(), device);
+            Self::build_parts(config, &mut b)?
+        };
+        source.finish()?;
+        Ok(model)
+    }
+
+    fn build_parts(config: &ClipConfig, b: &mut Builder) -> Result<Self> {
+        let model = {
             let clip = config.family == Family::Clip;
             let e = config.projection_dim;
-            let text_model = TextTransformer::build(&config.text, (!clip).then_some(e), &mut b)?;
-            let vision_model = VisionTransformer::build(&config.vision, &mut b)?;
+            let text_model = TextTransformer::build(&config.text, (!clip).then_some(e), b)?;
+            let vision_model = VisionTransformer::build(&config.vision, b)?;
             let (dv, dt) = (config.vision.encoder.hidden_size, config.text.encoder.hidden_size);
             let (visual_projection, text_projection) = if clip {
                 (
@@ -61,11 +69,43 @@ impl ClipModel {
             } else {
                 Some(b.param("logit_bias", [1], Init::Constant(config.logit_bias_init_value as f32))?)
             };
-            let layouts = Arc::new(b.into_layouts());
+            let layouts = Arc::new(b.layouts().clone());
             ClipModel { text_model, vision_model, visual_projection, text_projection, logit_scale, logit_bias, layouts }
         };
-        source.finish()?;
         Ok(model)
+    }
+
+    /// Every parameter the architecture asks a source for: HF key → (HF shape, layout), without
+    /// any weights (placeholders on `device`). What a streaming source needs before the first
+    /// byte arrives: which tensors to expect, their shapes, and which to transpose.
+    pub fn plan(
+        config: &ClipConfig,
+        device: &Device,
+    ) -> Result<std::collections::BTreeMap<String, (Vec<usize>, Layout)>> {
+        struct Record(std::collections::BTreeMap<String, Vec<usize>>);
+        impl WeightSource for Record {
+            fn take(&mut self, key: &str, shape: &[usize], _: Init) -> Result<Option<Vec<f32>>> {
+                self.0.insert(key.to_string(), shape.to_vec());
+                Ok(None)
+            }
+            fn finish(self: Box<Self>) -> Result<()> {
+                Ok(())
+            }
+        }
+        let mut rec = Record(Default::default());
+        let layouts = {
+            let mut b = Builder::new(&mut rec, device);
+            Self::build_parts(config, &mut b)?;
+            b.into_layouts()
+        };
+        Ok(rec
+            .0
+            .into_iter()
+            .map(|(k, s)| {
+                let l = layouts.get(&k);
+                (k, (s, l))
+            })
+            .collect())
     }
 
     /// HF `get_image_features`: `pixels` `[batch, 3, H, W]` → projected, unnormalised `[batch, E]`.

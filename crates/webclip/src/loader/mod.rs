@@ -17,6 +17,8 @@
 //! Sources hand out tensors in HF layout; the model's builder then makes the layout Burn wants
 //! (and records it, see `crate::model::ParamLayouts`).
 
+pub mod stream;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use safetensors::{Dtype, SafeTensorError, SafeTensors};
@@ -120,7 +122,7 @@ pub fn open_clip_key(hf: &str) -> Option<Remap> {
 }
 
 /// Whether a checkpoint key is a known buffer that carries no parameter.
-fn ignorable(key: &str) -> bool {
+pub(crate) fn ignorable(key: &str) -> bool {
     key.ends_with("position_ids") || key == "attn_mask" || key.ends_with(".attn_mask")
 }
 
@@ -203,12 +205,12 @@ fn describe_safetensors_error(e: SafeTensorError) -> Error {
     })
 }
 
-fn dtype_name(d: Dtype) -> String {
+pub(crate) fn dtype_name(d: Dtype) -> String {
     format!("{d:?}")
 }
 
 /// Converts little-endian f32/f16/bf16 bytes to f32.
-fn to_f32(key: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
+pub(crate) fn to_f32(key: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
     Ok(match dtype {
         Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
         Dtype::F16 => data.chunks_exact(2).map(|c| half::f16::from_le_bytes([c[0], c[1]]).to_f32()).collect(),

@@ -1,0 +1,341 @@
+//! Weights loaded as the bytes of `model.safetensors` arrive, so that a large checkpoint never
+//! sits in memory twice (the file, then the weights made from it).
+//!
+//! [`StreamingSource::push`] takes the file in chunks of any size. Once the header is in, each
+//! tensor is converted (f16/bf16 → f32, int8 × its per-row scales), laid out for Burn (the
+//! transposes the model's [`ClipModel::plan`] asks for) and uploaded to the device as soon as its
+//! last byte arrives; the chunk bytes are dropped. What stays on the host is at most one partial
+//! tensor (plus, for q8 files, an int8 tensor waiting for its scales). On a GPU the weights leave
+//! host memory altogether; on the CPU backend they are the f32 weights themselves. The model is
+//! then built from the uploaded tensors ([`WeightSource::take_device`]).
+//!
+//! Only the HF key naming streams (OpenCLIP's packed `in_proj` tensors are cut into q/k/v,
+//! which needs the whole tensor at build time anyway: those folders take the whole-file path).
+//! Every check of the whole-file path holds: missing, unexpected and mis-shaped tensors are
+//! named, and a file that ends early says so.
+
+use std::collections::{BTreeMap, HashMap};
+
+use burn::tensor::{Device, Tensor, TensorData};
+use safetensors::Dtype;
+
+use super::{MAX_HEADER_BYTES, dtype_name, ignorable, to_f32};
+use crate::config::ClipConfig;
+use crate::error::{Error, Result};
+use crate::model::{ClipModel, Init, Layout, WeightSource, transpose};
+
+/// One tensor of the header.
+#[derive(Debug, Clone)]
+struct Entry {
+    key: String,
+    dtype: Dtype,
+    shape: Vec<usize>,
+    /// Byte range within the data section.
+    start: u64,
+    end: u64,
+}
+
+enum State {
+    /// Waiting for the 8-byte length and the header.
+    Header,
+    /// In the data section: `next` is the first entry not yet complete.
+    Data { next: usize },
+}
+
+/// A [`WeightSource`] fed chunk by chunk (see the module docs).
+pub struct StreamingSource {
+    device: Device,
+    /// What the model will ask for: key → (HF shape, layout).
+    plan: BTreeMap<String, (Vec<usize>, Layout)>,
+    state: State,
+    /// Bytes received but not yet consumed; `buf[0]` is at `buf_at` in the data section (or at
+    /// the start of the file while the header is read).
+    buf: Vec<u8>,
+    buf_at: u64,
+    entries: Vec<Entry>,
+    /// Uploaded tensors, flat, in Burn's layout.
+    ready: HashMap<String, Tensor<1>>,
+    /// q8: per-row scales that arrived before their int8 tensor, and int8 tensors waiting for
+    /// their scales.
+    scales: HashMap<String, Vec<f32>>,
+    waiting_q8: HashMap<String, Entry>,
+    waiting_bytes: HashMap<String, Vec<u8>>,
+    problems: Vec<String>,
+    unexpected: Vec<String>,
+    received: u64,
+    total: Option<u64>,
+}
+
+impl StreamingSource {
+    /// A source for `config`'s model on `device`, before any byte arrived.
+    pub fn new(config: &ClipConfig, device: &Device) -> Result<Self> {
+        Ok(StreamingSource {
+            device: device.clone(),
+            plan: ClipModel::plan(config, device)?,
+            state: State::Header,
+            buf: Vec::new(),
+            buf_at: 0,
+            entries: Vec::new(),
+            ready: HashMap::new(),
+            scales: HashMap::new(),
+            waiting_q8: HashMap::new(),
+            waiting_bytes: HashMap::new(),
+            problems: Vec::new(),
+            unexpected: Vec::new(),
+            received: 0,
+            total: None,
+        })
+    }
+
+    /// Bytes of f32 weights the model will hold (known from the config alone): what a caller
+    /// compares with the memory it has before downloading anything.
+    pub fn f32_weight_bytes(config: &ClipConfig, device: &Device) -> Result<u64> {
+        Ok(ClipModel::plan(config, device)?.values().map(|(s, _)| s.iter().product::<usize>() as u64 * 4).sum())
+    }
+
+    /// The file's size, once the header has arrived.
+    pub fn file_size(&self) -> Option<u64> {
+        self.total
+    }
+
+    /// Bytes received so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// The next bytes of the file.
+    pub fn push(&mut self, chunk: &[u8]) -> Result<()> {
+        self.received += chunk.len() as u64;
+        if let Some(total) = self.total
+            && self.received > total
+        {
+            return Err(Error::Safetensors(format!(
+                "more bytes arrived ({}) than the header describes ({total})",
+                self.received
+            )));
+        }
+        self.buf.extend_from_slice(chunk);
+        if let State::Header = self.state {
+            if !self.read_header()? {
+                return Ok(());
+            }
+        }
+        self.drain()
+    }
+
+    /// After the last chunk: every tensor must have arrived.
+    pub fn end(&mut self) -> Result<()> {
+        let complete = match self.state {
+            State::Header => false,
+            State::Data { next } => next == self.entries.len(),
+        };
+        if !complete {
+            return Err(Error::Safetensors(format!(
+                "the file ended after {} bytes{} (truncated download?)",
+                self.received,
+                self.total.map(|t| format!(" of the {t} its header describes")).unwrap_or_default()
+            )));
+        }
+        for key in self.waiting_q8.keys() {
+            self.problems.push(format!("`{key}` is int8 but the file has no `{key}_scale` (its per-row scales)"));
+        }
+        Ok(())
+    }
+
+    /// Parses the header once it is all in; `false` while it is not.
+    fn read_header(&mut self) -> Result<bool> {
+        if self.buf.len() < 8 {
+            return Ok(false);
+        }
+        let mut len = [0u8; 8];
+        len.copy_from_slice(&self.buf[..8]);
+        let n = u64::from_le_bytes(len);
+        if n > MAX_HEADER_BYTES as u64 {
+            return Err(Error::Safetensors(format!(
+                "the header claims {n} bytes, over the {MAX_HEADER_BYTES}-byte limit (not a safetensors file, or a corrupt one)"
+            )));
+        }
+        let n = n as usize;
+        if self.buf.len() < 8 + n {
+            return Ok(false);
+        }
+        let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&self.buf[8..8 + n])
+            .map_err(|e| Error::Safetensors(format!("the header is not valid JSON metadata ({e})")))?;
+        let mut entries = Vec::new();
+        for (key, v) in header {
+            if key == "__metadata__" {
+                continue;
+            }
+            let bad = || Error::Safetensors(format!("the header entry of `{key}` is malformed"));
+            let dtype: Dtype = serde_json::from_value(v.get("dtype").cloned().ok_or_else(bad)?).map_err(|_| bad())?;
+            let shape: Vec<usize> =
+                serde_json::from_value(v.get("shape").cloned().ok_or_else(bad)?).map_err(|_| bad())?;
+            let offsets: [u64; 2] =
+                serde_json::from_value(v.get("data_offsets").cloned().ok_or_else(bad)?).map_err(|_| bad())?;
+            let numel = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64)).ok_or_else(bad)?;
+            let bytes = numel.checked_mul(dtype.bitsize() as u64 / 8).ok_or_else(bad)?;
+            if offsets[1] < offsets[0] || offsets[1] - offsets[0] != bytes {
+                return Err(Error::Safetensors(format!("tensor `{key}` has invalid data offsets")));
+            }
+            entries.push(Entry { key, dtype, shape, start: offsets[0], end: offsets[1] });
+        }
+        entries.sort_by_key(|e| e.start);
+        let mut at = 0;
+        for e in &entries {
+            if e.start != at {
+                return Err(Error::Safetensors(format!("tensor `{}` has invalid data offsets", e.key)));
+            }
+            at = e.end;
+        }
+        self.total = Some(8 + n as u64 + at);
+        if self.received > 8 + n as u64 + at {
+            return Err(Error::Safetensors(format!(
+                "more bytes arrived ({}) than the header describes ({})",
+                self.received,
+                8 + n as u64 + at
+            )));
+        }
+        self.buf.drain(..8 + n);
+        self.buf_at = 0;
+        self.entries = entries;
+        self.state = State::Data { next: 0 };
+        Ok(true)
+    }
+
+    /// Converts and uploads every tensor whose bytes are all in, and drops their bytes.
+    fn drain(&mut self) -> Result<()> {
+        let State::Data { mut next } = self.state else {
+            return Ok(());
+        };
+        let mut used = 0usize;
+        while let Some(e) = self.entries.get(next) {
+            let have = self.buf_at + self.buf.len() as u64;
+            if e.end > have {
+                break;
+            }
+            let lo = (e.start - self.buf_at) as usize;
+            let hi = (e.end - self.buf_at) as usize;
+            let e = e.clone();
+            self.arrived(&e, lo, hi)?;
+            used = hi;
+            next += 1;
+        }
+        self.buf.drain(..used);
+        self.buf_at += used as u64;
+        self.state = State::Data { next };
+        Ok(())
+    }
+
+    /// One complete tensor at `buf[lo..hi]`.
+    fn arrived(&mut self, e: &Entry, lo: usize, hi: usize) -> Result<()> {
+        if ignorable(&e.key) {
+            return Ok(());
+        }
+        if let Some(base) = e.key.strip_suffix("_scale")
+            && self.plan.contains_key(base)
+        {
+            let scales = to_f32(&e.key, e.dtype, &self.buf[lo..hi])?;
+            if let Some(q) = self.waiting_q8.remove(base) {
+                let bytes = self.waiting_bytes.remove(base).unwrap_or_default();
+                let values = dequantize(&q, &bytes, &scales)?;
+                self.upload(&q, values)?;
+            } else {
+                self.scales.insert(base.to_string(), scales);
+            }
+            return Ok(());
+        }
+        if !self.plan.contains_key(&e.key) {
+            self.unexpected.push(e.key.clone());
+            return Ok(());
+        }
+        let values = match e.dtype {
+            Dtype::I8 => match self.scales.remove(&e.key) {
+                Some(scales) => dequantize(e, &self.buf[lo..hi], &scales)?,
+                None => {
+                    self.waiting_q8.insert(e.key.clone(), e.clone());
+                    self.waiting_bytes.insert(e.key.clone(), self.buf[lo..hi].to_vec());
+                    return Ok(());
+                }
+            },
+            Dtype::F32 | Dtype::F16 | Dtype::BF16 => to_f32(&e.key, e.dtype, &self.buf[lo..hi])?,
+            other => return Err(Error::UnsupportedDtype { key: e.key.clone(), dtype: dtype_name(other) }),
+        };
+        self.upload(e, values)
+    }
+
+    /// Checks the shape against the plan, lays the values out and puts them on the device.
+    fn upload(&mut self, e: &Entry, values: Vec<f32>) -> Result<()> {
+        let Some((want, layout)) = self.plan.get(&e.key) else {
+            return Ok(());
+        };
+        // 0-d and [1] are the same scalar (CLIP's logit_scale).
+        let same = &e.shape == want || (want.as_slice() == [1] && e.shape.is_empty());
+        if !same {
+            self.problems.push(format!("`{}`: expected shape {want:?} from the config, found {:?}", e.key, e.shape));
+            return Ok(());
+        }
+        let values = match (layout, want.as_slice()) {
+            (Layout::Transpose, &[rows, cols]) => transpose(&values, rows, cols),
+            _ => values,
+        };
+        let n = values.len();
+        let t = Tensor::<1>::from_data(TensorData::new(values, [n]), &self.device);
+        self.ready.insert(e.key.clone(), t);
+        Ok(())
+    }
+}
+
+/// int8 values times their row's scale.
+fn dequantize(e: &Entry, bytes: &[u8], scales: &[f32]) -> Result<Vec<f32>> {
+    let rows = e.shape.first().copied().unwrap_or(1);
+    if scales.len() != rows || rows == 0 {
+        return Err(Error::Weights(format!(
+            "`{}_scale` has {} values for the {rows} rows of `{}`",
+            e.key,
+            scales.len(),
+            e.key
+        )));
+    }
+    let cols = bytes.len() / rows;
+    Ok(bytes
+        .chunks(cols.max(1))
+        .zip(scales)
+        .flat_map(|(row, s)| row.iter().map(move |&b| (b as i8) as f32 * s))
+        .collect())
+}
+
+impl WeightSource for StreamingSource {
+    fn take(&mut self, _key: &str, _shape: &[usize], _init: Init) -> Result<Option<Vec<f32>>> {
+        // Everything arrived through `take_device`; a key without a tensor is reported by
+        // `finish` (the builder puts a placeholder in meanwhile).
+        Ok(None)
+    }
+
+    fn take_device(&mut self, key: &str, _shape: &[usize], _layout: Layout) -> Result<Option<Tensor<1>>> {
+        Ok(self.ready.remove(key))
+    }
+
+    fn finish(self: Box<Self>) -> Result<()> {
+        let mut problems = self.problems;
+        let in_file: std::collections::HashSet<&str> = self.entries.iter().map(|e| e.key.as_str()).collect();
+        let missing: Vec<String> = self.plan.keys().filter(|k| !in_file.contains(k.as_str())).cloned().collect();
+        let list = |v: &[String]| {
+            let shown: Vec<&str> = v.iter().take(8).map(String::as_str).collect();
+            let more = if v.len() > 8 { format!(" … ({} in all)", v.len()) } else { String::new() };
+            format!("{}{more}", shown.join(", "))
+        };
+        if !missing.is_empty() {
+            problems.push(format!("missing keys: {}", list(&missing)));
+        }
+        if !self.unexpected.is_empty() {
+            let mut u = self.unexpected;
+            u.sort();
+            problems.push(format!("unexpected keys: {}", list(&u)));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Weights(format!("{} (HF transformers key naming)", problems.join("; "))))
+        }
+    }
+}
