@@ -4,6 +4,7 @@
 import init, {
   Images,
   Model,
+  ModelLoader,
   lastPanic,
   shapesBatch,
   shapesClasses,
@@ -15,6 +16,7 @@ import init, {
 import type { Trainer } from "../wasm/webclip_wasm.js";
 import { checkImages, toWasmImages } from "./images.js";
 import { SERVING_HINT, absoluteUrl, checkFilesSource, describe, fetchFolder, filesFromObject, prebundledFile } from "./source.js";
+import type { FileBytes } from "./source.js";
 import { checkExportOptions, checkShapesOptions, checkShapesTrainingOptions, checkState, checkTrainerOptions } from "./train.js";
 import type {
   Backend,
@@ -207,16 +209,37 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   const progress = progressReporter(options.onProgress);
   const wasm = initWasm(options.wasmUrl);
   wasm.catch(() => {}); // awaited below; don't report it unhandled while files download
+  // HF folders by URL stream: each tensor goes to the device as its bytes arrive, so the file
+  // and the weights are never in memory together (ViT-L/14 fits where a whole-file load would
+  // not). Files given as data, and OpenCLIP folders, load whole.
+  let loader: ModelLoader | undefined;
+  const begin = async (small: FileBytes) => {
+    await wasm;
+    const l = await guarded(() =>
+      ModelLoader.begin(small.config!, small.tokenizer, small.preprocessor, backend, precision, small.tokenizerConfig),
+    );
+    loader = l;
+    return (chunk: Uint8Array) => {
+      try {
+        l.push(chunk);
+      } catch (e) {
+        if (e instanceof WebAssembly.RuntimeError) throw fatalError(e); // a trap: the instance is gone
+        throw e;
+      }
+    };
+  };
   const files =
     typeof source === "string" || source instanceof URL
-      ? await fetchFolder(source, options, progress)
+      ? await fetchFolder(source, options, progress, begin)
       : await filesFromObject(source);
   await wasm;
   progress({ stage: "load" });
   const model = await guarded(() =>
-    files.randomSeed !== undefined
-      ? Model.random(new TextDecoder().decode(files.config), files.tokenizer, backend, files.randomSeed, precision)
-      : Model.load(files.config, files.openClipConfig, files.weights!, files.tokenizer, files.preprocessor, backend, precision, files.tokenizerConfig),
+    loader
+      ? (loader.finish() as Promise<Model>)
+      : files.randomSeed !== undefined
+        ? Model.random(new TextDecoder().decode(files.config), files.tokenizer, backend, files.randomSeed, precision)
+        : Model.load(files.config, files.openClipConfig, files.weights!, files.tokenizer, files.preprocessor, backend, precision, files.tokenizerConfig),
   );
   const clip = new LocalClipModel(model);
   progress({ stage: "ready", backend: clip.backend, precision: clip.precision, seconds: (performance.now() - started) / 1000 });

@@ -45,22 +45,40 @@ export function prebundledFile(path: string): string | null {
 export const SERVING_HINT =
   'serve the package\'s dist/ and wasm/ folders as installed, or pass workerUrl / wasmUrl; with Vite\'s dev server, add optimizeDeps: { exclude: ["webclip"] } to vite.config';
 
-/** The files of a folder at `base` (HF layout, else OpenCLIP's). */
-export async function fetchFolder(base: string | URL, options: LoadOptions, progress: ProgressFn): Promise<FileBytes> {
+/** Receives the bytes of model.safetensors as they arrive (a streaming loader). */
+export type WeightsSink = (chunk: Uint8Array) => void;
+
+/**
+ * The files of a folder at `base` (HF layout, else OpenCLIP's). With `beginWeights`, an HF
+ * folder's small files are fetched first and handed to it; the sink it returns then gets
+ * model.safetensors chunk by chunk, and `weights` stays unset (the file is never held whole).
+ */
+export async function fetchFolder(
+  base: string | URL,
+  options: LoadOptions,
+  progress: ProgressFn,
+  beginWeights?: (small: FileBytes) => Promise<WeightsSink>,
+): Promise<FileBytes> {
   let root = absoluteUrl(base);
   if (!root.endsWith("/")) root += "/";
   const cache = await openCache(options.cache);
-  const get = (file: string, optional: boolean) => fetchFile(root, file, optional, cache, options.fetchOptions, progress);
+  const get = (file: string, optional: boolean, sink?: WeightsSink) =>
+    fetchFile(root, file, optional, cache, options.fetchOptions, progress, sink);
 
   const config = await get("config.json", true);
   if (config !== undefined) {
-    const [weights, tokenizer, preprocessor, tokenizerConfig] = await Promise.all([
-      get("model.safetensors", false),
+    const [tokenizer, preprocessor, tokenizerConfig] = await Promise.all([
       get("tokenizer.json", false),
       get("preprocessor_config.json", true),
       get("tokenizer_config.json", true),
     ]);
-    return { config, weights: weights!, tokenizer: tokenizer!, preprocessor, tokenizerConfig };
+    const small: FileBytes = { config, tokenizer: tokenizer!, preprocessor, tokenizerConfig };
+    if (beginWeights) {
+      const sink = await beginWeights(small);
+      await get("model.safetensors", false, sink);
+      return small;
+    }
+    return { ...small, weights: (await get("model.safetensors", false))! };
   }
   const openClipConfig = await get("open_clip_config.json", true);
   if (openClipConfig === undefined) {
@@ -95,6 +113,7 @@ async function fetchFile(
   cache: Cache | null,
   init: RequestInit | undefined,
   progress: ProgressFn,
+  sink?: WeightsSink,
 ): Promise<Uint8Array | undefined> {
   const url = root + file;
   if (cache) {
@@ -102,6 +121,10 @@ async function fetchFile(
     if (hit) {
       if (hit.headers.has(MISSING)) {
         if (optional) return undefined;
+      } else if (sink && hit.body) {
+        const loaded = await pump(hit.body, sink, url, () => {});
+        progress({ stage: "download", file, url, loaded, total: loaded, cached: true });
+        return undefined;
       } else {
         const bytes = new Uint8Array(await hit.arrayBuffer());
         progress({ stage: "download", file, url, loaded: bytes.byteLength, total: bytes.byteLength, cached: true });
@@ -123,6 +146,21 @@ async function fetchFile(
   if (!res.ok) {
     throw new Error(`could not fetch ${url}: HTTP ${res.status}${res.statusText ? " " + res.statusText : ""}`);
   }
+  if (sink) {
+    // Streamed: the bytes go to the loader; a cache copy is written from the other branch of
+    // the stream (into the browser's cache storage, not this page's memory).
+    let body = res.body;
+    let caching: Promise<unknown> = Promise.resolve();
+    if (cache && body) {
+      const [mine, theirs] = body.tee();
+      body = mine;
+      const headers = { "content-type": res.headers.get("content-type") ?? "application/octet-stream" };
+      caching = cache.put(url, new Response(theirs, { headers })).catch(() => {}); // quota: just don't cache
+    }
+    await readBody(new Response(body, { headers: res.headers }), file, url, progress, sink);
+    await caching;
+    return undefined;
+  }
   const bytes = await readBody(res, file, url, progress);
   if (cache) {
     const headers = { "content-type": res.headers.get("content-type") ?? "application/octet-stream" };
@@ -131,8 +169,32 @@ async function fetchFile(
   return bytes;
 }
 
-/** The whole body, counting bytes as they arrive. */
-async function readBody(res: Response, file: string, url: string, progress: ProgressFn): Promise<Uint8Array> {
+/** Every chunk of `body` to `sink`; the byte count. Errors of the sink (the loader) pass through
+ * as they are; errors of the stream say the download broke off. */
+async function pump(body: ReadableStream<Uint8Array>, sink: WeightsSink, url: string, onBytes: (n: number) => void): Promise<number> {
+  const reader = body.getReader();
+  let loaded = 0;
+  for (;;) {
+    let next: ReadableStreamReadResult<Uint8Array>;
+    try {
+      next = await reader.read();
+    } catch (e) {
+      throw new Error(`could not fetch ${url}: the download broke off after ${loaded} bytes (${e instanceof Error ? e.message : String(e)})`);
+    }
+    if (next.done) return loaded;
+    try {
+      sink(next.value);
+    } catch (e) {
+      await reader.cancel().catch(() => {});
+      throw e;
+    }
+    loaded += next.value.byteLength;
+    onBytes(loaded);
+  }
+}
+
+/** The whole body, counting bytes as they arrive (or handed to `sink` chunk by chunk). */
+async function readBody(res: Response, file: string, url: string, progress: ProgressFn, sink?: WeightsSink): Promise<Uint8Array> {
   const encoding = res.headers.get("content-encoding");
   const length = Number(res.headers.get("content-length"));
   // With a content encoding the header counts compressed bytes, which are not what we count.
@@ -147,8 +209,21 @@ async function readBody(res: Response, file: string, url: string, progress: Prog
   report(0);
   if (!res.body) {
     const bytes = new Uint8Array(await res.arrayBuffer());
+    sink?.(bytes);
     report(bytes.byteLength);
-    return bytes;
+    return sink ? new Uint8Array(0) : bytes;
+  }
+  if (sink) {
+    let last = 0;
+    const loaded = await pump(res.body, sink, url, (n) => {
+      const now = Date.now();
+      if (now - last >= 50) {
+        last = now;
+        report(n);
+      }
+    });
+    report(loaded);
+    return new Uint8Array(0);
   }
   const reader = res.body.getReader();
   const chunks: Uint8Array[] = [];

@@ -164,6 +164,88 @@ impl Images {
     }
 }
 
+/// What a page's WebAssembly memory can hold for weights on the CPU backend: wasm32 addresses
+/// 4 GiB, and the page needs the rest for activations, images and the runtime.
+const CPU_WEIGHT_BUDGET: u64 = 3 << 30;
+
+/// Refuses, before anything is downloaded, a model whose weights cannot fit the CPU backend's
+/// memory, saying what would.
+fn check_fits(config: &ClipConfig, device: &webclip::burn::tensor::Device, info: &DeviceInfo) -> Result<(), JsError> {
+    if info.backend != webclip::BackendKind::Cpu {
+        return Ok(());
+    }
+    let bytes = webclip::loader::stream::StreamingSource::f32_weight_bytes(config, device).map_err(js_err)?;
+    if bytes > CPU_WEIGHT_BUDGET {
+        let gb = |b: u64| b as f64 / 1e9;
+        return Err(JsError::new(&format!(
+            "this model's weights take {:.2} GB as f32 on the CPU backend, more than the {:.1} GB a WebAssembly page can give them \
+             (its memory is 4 GiB in all); a smaller file does not help here, because the CPU backend computes in f32 whatever \
+             the file's dtype (f16, q8): use the WebGPU backend, where the weights live in GPU memory",
+            gb(bytes),
+            gb(CPU_WEIGHT_BUDGET)
+        )));
+    }
+    Ok(())
+}
+
+/// A model whose `model.safetensors` arrives in chunks: `ModelLoader.begin(config, tokenizer,
+/// preprocessor, backend, precision, tokenizerConfig)`, then `push(chunk)` for each chunk of
+/// the download, then `finish()` → `Model`. Each tensor goes to the device as soon as its bytes
+/// are in, so the file and the weights never sit in memory together (HF folders only).
+#[wasm_bindgen]
+pub struct ModelLoader {
+    load: Rc<std::cell::RefCell<Option<webclip::StreamingLoad>>>,
+    info: DeviceInfo,
+    precision: PrecisionChoice,
+}
+
+#[wasm_bindgen]
+impl ModelLoader {
+    /// Reads the small files and opens the device; refuses up front a model that cannot fit.
+    pub async fn begin(
+        config: Vec<u8>,
+        tokenizer: Vec<u8>,
+        preprocessor: Option<Vec<u8>>,
+        backend: String,
+        precision: Option<String>,
+        #[wasm_bindgen(js_name = tokenizerConfig)] tokenizer_config: Option<Vec<u8>>,
+    ) -> Result<ModelLoader, JsError> {
+        let precision = parse_precision(precision.as_deref())?;
+        let (device, info) = open_device(&backend).await?;
+        let files = ModelFiles {
+            config: Some(config),
+            open_clip_config: None,
+            weights: Vec::new(),
+            tokenizer,
+            preprocessor,
+            tokenizer_config,
+        };
+        let load = Clip::begin_load(&files, &device).map_err(js_err)?;
+        check_fits(load.config(), &device, &info)?;
+        Ok(ModelLoader { load: Rc::new(std::cell::RefCell::new(Some(load))), info, precision })
+    }
+
+    /// The next bytes of model.safetensors.
+    pub fn push(&self, chunk: &[u8]) -> Result<(), JsError> {
+        match self.load.borrow_mut().as_mut() {
+            Some(load) => load.push(chunk).map_err(js_err),
+            None => Err(JsError::new("this loader has finished")),
+        }
+    }
+
+    /// After the last chunk: the model (in the precision asked for).
+    pub fn finish(&self) -> Promise {
+        let load = self.load.borrow_mut().take();
+        let (info, precision) = (self.info.clone(), self.precision);
+        wasm_bindgen_futures::future_to_promise(async move {
+            let load = load.ok_or_else(|| JsError::new("this loader has finished"))?;
+            let clip = load.finish().await.map_err(js_err)?;
+            let clip = clip.with_precision(precision).map_err(js_err)?;
+            Ok(Model { clip: Rc::new(clip), info }.into())
+        })
+    }
+}
+
 /// A loaded CLIP on WebGPU or the CPU backend.
 #[wasm_bindgen]
 pub struct Model {
@@ -175,6 +257,9 @@ pub struct Model {
 impl Model {
     /// Loads an HF folder (`config`: CLIP or SigLIP) or an OpenCLIP one (`openClipConfig`) from
     /// its files' bytes.
+    // One argument per file of the folder plus the settings: the JS side passes them
+    // positionally, and a struct would need its own JS class.
+    #[allow(clippy::too_many_arguments)]
     pub async fn load(
         config: Option<Vec<u8>>,
         #[wasm_bindgen(js_name = openClipConfig)] open_clip_config: Option<Vec<u8>>,
@@ -188,6 +273,9 @@ impl Model {
         let choice = parse_precision(precision.as_deref())?;
         let files = ModelFiles { config, open_clip_config, weights, tokenizer, preprocessor, tokenizer_config };
         let (device, info) = open_device(&backend).await?;
+        if let Some(c) = &files.config {
+            check_fits(&ClipConfig::from_config_json(c).map_err(js_err)?, &device, &info)?;
+        }
         let clip = Clip::load(&files, &device).await.map_err(js_err)?;
         drop(files);
         let clip = clip.with_precision(choice).map_err(js_err)?;

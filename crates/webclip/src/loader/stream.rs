@@ -115,10 +115,8 @@ impl StreamingSource {
             )));
         }
         self.buf.extend_from_slice(chunk);
-        if let State::Header = self.state {
-            if !self.read_header()? {
-                return Ok(());
-            }
+        if matches!(self.state, State::Header) && !self.read_header()? {
+            return Ok(());
         }
         self.drain()
     }
