@@ -11,6 +11,7 @@
 //   images.js     the user's images (Classify and Fine-tune)
 //   ui.js         DOM helper, formatting, alerts and the status line
 //   plots.js      the charts
+//   i18n.js       the page's words in English or Korean (#lang), by their English text
 //
 // The page never touches wasm: every model call goes to the package's worker proxy
 // (`loadModelInWorker`), and the package runs one model's calls one at a time (run.js says why
@@ -27,6 +28,7 @@
 
 import * as classify from "./classify.js";
 import * as finetune from "./finetune.js";
+import { initI18n } from "./i18n.js";
 import { addImages } from "./images.js";
 import * as learn from "./learn.js";
 import {
@@ -128,7 +130,7 @@ function onProgress(p) {
     if (!row) {
       const bar = h("progress", { max: 1, "aria-label": `Download of ${p.file}` });
       const text = h("span", { class: "dl-bytes" });
-      row = { li: h("li", {}, h("span", { class: "dl-file", text: p.file }), bar, text), bar, text };
+      row = { li: h("li", {}, h("span", { class: "dl-file", "data-no-i18n": true, text: p.file }), bar, text), bar, text };
       downloadRows.set(p.file, row);
       el.downloadList.append(row.li);
     }
@@ -308,7 +310,7 @@ function setModelFiles(files) {
   }
   loader.folderFiles = map;
   el.modelFileList.replaceChildren(
-    ...[...map.values()].map((f) => h("li", { text: `${f.name} (${formatBytes(f.size)})` })),
+    ...[...map.values()].map((f) => h("li", { "data-no-i18n": true, text: `${f.name} (${formatBytes(f.size)})` })),
   );
   if (!map.size) {
     showError("No model files found: pick config.json, model.safetensors and tokenizer.json.", "load");
@@ -455,6 +457,7 @@ function wireTabs() {
 // Start
 
 async function main() {
+  initI18n(); // first: what the views write from now on is translated as it appears
   for (const view of Object.values(VIEWS)) view.init();
   wirePageDrops();
   wireModelForm();

@@ -160,7 +160,7 @@ function renderCard(im) {
       "div",
       { class: "card-head" },
       h("div", { class: "thumb" }, thumbImg(im.url)),
-      h("p", { class: "card-name", title: im.name, text: im.name }),
+      h("p", { class: "card-name", "data-no-i18n": true, title: im.name, text: im.name }),
       h("button", {
         type: "button",
         class: "remove",
@@ -417,7 +417,7 @@ async function search(gen, query) {
         "li",
         { class: i === 0 ? "hit top" : "hit", dataset: { name: im.name, index: String(r.index), score: String(r.score) } },
         h("img", { src: im.url, alt: "" }),
-        h("span", { class: "hit-name", text: im.name }),
+        h("span", { class: "hit-name", "data-no-i18n": true, text: im.name }),
         h("span", { class: "hit-score", text: `cos ${r.score.toFixed(3)}` }),
       );
     });

@@ -1,7 +1,10 @@
 // Hand-written plots for the training views: a loss curve, a similarity heatmap with image
 // thumbnails, and a 2-D embedding map (PCA by power iteration). Plain canvas, no libraries.
 // Colours come from the page's CSS variables, so the plots follow the light/dark theme; every
-// canvas is sized to its CSS box × devicePixelRatio on each draw.
+// canvas is sized to its CSS box × devicePixelRatio on each draw. Their words go through t()
+// (i18n.js): English, or Korean when the page is; the views redraw on a language change.
+
+import { t as tr } from "./i18n.js"; // `tr`: plots use `t` for ticks and ramps
 
 /** The theme colours the plots use (read at draw time). */
 export function themeColors(node = document.documentElement) {
@@ -96,13 +99,13 @@ export function drawLossCurve(canvas, losses, { total = 0, reference = null, hei
     g.fillText(fmtTick(t), x(t), pad.t + hh + 6);
   }
   g.textAlign = "right";
-  g.fillText("step", pad.l + w, pad.t + hh + 18);
+  g.fillText(tr("step"), pad.l + w, pad.t + hh + 18);
   g.save();
   g.translate(11, pad.t + hh / 2);
   g.rotate(-Math.PI / 2);
   g.textAlign = "center";
   g.textBaseline = "middle";
-  g.fillText("loss", 0, 0);
+  g.fillText(tr("loss"), 0, 0);
   g.restore();
 
   if (reference && Number.isFinite(reference.value)) {
@@ -118,7 +121,7 @@ export function drawLossCurve(canvas, losses, { total = 0, reference = null, hei
     g.fillStyle = c.muted;
     g.textAlign = "right";
     g.textBaseline = "bottom";
-    g.fillText(reference.label, pad.l + w, yy - 2);
+    g.fillText(tr(reference.label), pad.l + w, yy - 2);
   }
 
   if (!n) {
@@ -126,7 +129,7 @@ export function drawLossCurve(canvas, losses, { total = 0, reference = null, hei
     g.textAlign = "center";
     g.textBaseline = "middle";
     g.font = `13px ${FONT}`;
-    g.fillText(empty, pad.l + w / 2, pad.t + hh / 2);
+    g.fillText(tr(empty), pad.l + w / 2, pad.t + hh / 2);
     return;
   }
 
@@ -370,7 +373,7 @@ export function drawHeatmap(canvas, sim, { thumbs = [], labels = [], range = "au
   g.textAlign = "right";
   g.fillText(hi.toFixed(2), left + lw, ly + 12);
   g.textAlign = "left";
-  g.fillText(truncate(g, title || "cosine similarity; outlined: each image's best caption", avail - left - 4), left, ly + 26);
+  g.fillText(truncate(g, tr(title || "cosine similarity; outlined: each image's best caption"), avail - left - 4), left, ly + 26);
   const n = Math.min(rows, cols);
   return { diag: n ? diag / n : 0, off: offN ? off / offN : 0, hits, rows };
 }
@@ -500,7 +503,7 @@ export function drawEmbeddingMap(canvas, points, { thumbs = [], colors = [], lab
   g.fillStyle = c.muted;
   g.textAlign = "left";
   g.textBaseline = "top";
-  g.fillText(note || "▢ image   ◆ caption   — its pair", 8, 6);
+  g.fillText(tr(note || "▢ image   ◆ caption   — its pair"), 8, 6);
   void labels;
 }
 

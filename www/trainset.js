@@ -69,7 +69,7 @@ function itemNode(it) {
     h(
       "div",
       { class: "ft-item-body" },
-      h("label", { class: "ft-name", for: inputId, title: it.name, text: it.name }),
+      h("label", { class: "ft-name", for: inputId, "data-no-i18n": true, title: it.name, text: it.name }),
       input,
       h("label", { class: "check" }, check, " held out"),
       pred,

@@ -150,7 +150,7 @@ export function scoreRow(label, prob, { top = false, target = false } = {}) {
   return h(
     "li",
     { class: `score${top ? " top" : ""}${target ? " target" : ""}`, dataset: { label, prob: String(prob) } },
-    h("span", { class: "score-label", text: label }),
+    h("span", { class: "score-label", "data-no-i18n": true, text: label }),
     h("span", { class: "score-pct", text: formatPct(prob) }),
     h("span", { class: "bar", "aria-hidden": "true" }, fill),
   );
@@ -178,8 +178,8 @@ export function clearChart(canvas) {
 }
 
 /**
- * Calls `draw` (once a frame at most) when `view` changes width while shown, and on a colour
- * scheme change: canvases are sized to their boxes and drawn in the theme's colours.
+ * Calls `draw` (once a frame at most) when `view` changes width while shown, on a colour
+ * scheme change and on a language change: canvases are sized to their boxes and drawn in the theme's colours.
  */
 export function redrawOnResize(view, draw) {
   let queued = false;
@@ -201,4 +201,5 @@ export function redrawOnResize(view, draw) {
     }).observe(document.body);
   }
   window.matchMedia?.("(prefers-color-scheme: dark)").addEventListener?.("change", redraw);
+  document.addEventListener("webclip:lang", redraw); // the canvases' words (i18n.js)
 }

@@ -103,6 +103,43 @@ function shown(page) {
 
 const alerts = (page) => page.evaluate(() => document.getElementById("alerts").textContent);
 
+/** Every text node and title / placeholder / aria-label under <body>, in document order, less
+ * the timings (they change on every run). */
+function pageWords(page) {
+  return page.evaluate(() => {
+    const out = [];
+    const tw = document.createTreeWalker(document.body, NodeFilter.SHOW_ELEMENT | NodeFilter.SHOW_TEXT);
+    for (let n = tw.nextNode(); n; n = tw.nextNode()) {
+      const el = n.nodeType === Node.TEXT_NODE ? n.parentElement : n;
+      if (el.closest("#timings, .card-meta")) continue;
+      if (n.nodeType === Node.TEXT_NODE) out.push(n.data);
+      else for (const a of ["title", "placeholder", "aria-label"]) if (n.hasAttribute(a)) out.push(`${a}=${n.getAttribute(a)}`);
+    }
+    return out;
+  });
+}
+
+/** A few of the page's words, as shown now. */
+function someWords(page) {
+  return page.evaluate(() => {
+    const text = (id) => document.getElementById(id).textContent;
+    return {
+      lang: document.documentElement.lang,
+      stored: localStorage.getItem("webclip-lang"),
+      tabs: [...document.querySelectorAll("#tabs [role=tab]")].map((t) => t.textContent),
+      headings: ["model-h", "classes-h", "ft-data-h", "learn-h"].map(text),
+      loadBtn: text("load-btn"),
+      labelsInfo: text("labels-info"),
+      status: text("status"),
+      placeholder: document.getElementById("search-input").placeholder,
+      dropzone: document.getElementById("dropzone").getAttribute("aria-label"),
+      remove: document.querySelector("#cards li.card button.remove")?.getAttribute("aria-label"),
+      cardName: document.querySelector("#cards li.card .card-name")?.textContent,
+      scoreLabels: [...document.querySelectorAll("#cards li.card .score-label")].map((s) => s.textContent).sort(),
+    };
+  });
+}
+
 async function setLabels(page, labels) {
   await page.fill("#labels", labels.join("\n"));
 }
@@ -336,6 +373,86 @@ describe("page on the CPU fallback", { timeout: 20 * MINUTE }, () => {
     await fc.setFiles([join(ROOT, `${SHAPES}/blue_square_0.png`)]);
     await settle(page, 5 * MINUTE);
     assertMatches(await shown(page), expected, ["red_circle_0.png", "purple_star_0.png", "blue_square_0.png"]);
+    await page.close();
+  });
+
+  // Last in this browser: it leaves the page (and the stored choice) in English.
+  test("the page in Korean and back: #lang translates the page's words, never the user's", { timeout: 10 * MINUTE }, async () => {
+    // templates=default: the words under test do not depend on the template set
+    const page = await open(env.context, env.url, "www/index.html?backend=cpu&templates=default");
+    assert.equal((await waitModel(page, 3 * MINUTE)).state, "ready");
+    await setLabels(page, LABELS);
+    await page.setInputFiles("#file-input", [join(ROOT, IMAGES[1])]);
+    await settle(page, 5 * MINUTE);
+    const english = await pageWords(page);
+    const en = await someWords(page);
+    assert.equal(en.lang, "en");
+    assert.deepEqual(en.tabs, ["Classify", "Fine-tune", "Learn"]);
+    assert.equal(en.loadBtn, "Load model");
+    assert.equal(en.labelsInfo, "4 classes.");
+    assert.equal(en.status, "Classified 1 image with the shapes-world model.");
+
+    await page.selectOption("#lang", "ko");
+    const ko = await someWords(page);
+    assert.equal(ko.lang, "ko");
+    assert.equal(ko.stored, "ko");
+    assert.equal(await page.title(), "webclip — 브라우저 속 CLIP");
+    assert.deepEqual(ko.tabs, ["분류", "파인튜닝", "학습 과정"]);
+    assert.deepEqual(ko.headings, ["모델", "클래스", "학습 데이터", "작은 CLIP이 처음부터 배우는 과정 보기"]);
+    assert.equal(ko.loadBtn, "모델 불러오기");
+    assert.equal(ko.labelsInfo, "클래스 4개.");
+    assert.equal(ko.status, "도형 세계 모델로 이미지 1개를 분류했습니다.");
+    assert.equal(ko.placeholder, "예: a purple star");
+    assert.match(ko.dropzone, /^이미지 추가: /);
+    assert.equal(ko.remove, "red_circle_0.png 삭제");
+    // the user's words stay as they are: file names, labels, the textarea
+    assert.equal(ko.cardName, "red_circle_0.png");
+    assert.deepEqual(ko.scoreLabels, [...LABELS].sort());
+    assert.equal(await page.inputValue("#labels"), LABELS.join("\n"));
+
+    // what the page writes later is translated as it appears
+    await setLabels(page, LABELS.slice(0, 3));
+    await page.waitForFunction(() => document.getElementById("labels-info").textContent === "클래스 3개.", null, { timeout: 10_000 });
+    await settle(page, 5 * MINUTE);
+    assert.equal(await page.textContent("#status"), "도형 세계 모델로 이미지 1개를 분류했습니다.");
+    assert.deepEqual((await someWords(page)).scoreLabels, LABELS.slice(0, 3).sort());
+    await setLabels(page, LABELS);
+    await page.waitForFunction(() => document.getElementById("labels-info").textContent === "클래스 4개.", null, { timeout: 10_000 });
+    await settle(page, 5 * MINUTE);
+
+    // back to English: every word exactly as it was
+    await page.selectOption("#lang", "en");
+    const back = await someWords(page);
+    assert.equal(back.lang, "en");
+    assert.equal(back.stored, "en");
+    assert.deepEqual(back.tabs, en.tabs);
+    assert.equal(back.loadBtn, "Load model");
+    assert.equal(back.labelsInfo, "4 classes.");
+    assert.equal(await page.title(), "webclip — CLIP in your browser");
+    assert.deepEqual(await pageWords(page), english);
+
+    // the choice is remembered across a reload; English again before leaving
+    await page.selectOption("#lang", "ko");
+    await page.reload();
+    assert.equal((await waitModel(page, 3 * MINUTE)).state, "ready");
+    const reloaded = await someWords(page);
+    assert.equal(reloaded.lang, "ko");
+    assert.equal(await page.inputValue("#lang"), "ko");
+    assert.deepEqual(reloaded.tabs, ["분류", "파인튜닝", "학습 과정"]);
+    assert.match(reloaded.status, /^준비됨: 도형 세계 모델 · CPU \(f32\)\.$/);
+    await page.selectOption("#lang", "en");
+    assert.deepEqual((await someWords(page)).tabs, en.tabs);
+    assert.equal(await page.evaluate(() => localStorage.getItem("webclip-lang")), "en");
+
+    // nothing stored: a Korean browser gets Korean (and nothing is stored until the user picks)
+    await page.evaluate(() => localStorage.removeItem("webclip-lang"));
+    const korean = await env.context.newPage();
+    await korean.addInitScript(() => Object.defineProperty(Navigator.prototype, "language", { get: () => "ko-KR" }));
+    await korean.goto(new URL("www/index.html?backend=cpu", env.url).href);
+    await korean.waitForFunction(() => document.documentElement.lang === "ko", null, { timeout: 10_000 });
+    assert.equal(await korean.textContent("#tab-classify"), "분류");
+    assert.equal(await korean.evaluate(() => localStorage.getItem("webclip-lang")), null);
+    await korean.close();
     await page.close();
   });
 });
