@@ -50,7 +50,7 @@ const fe = {
   lastN: $("ft-last-n"),
   lockImage: $("ft-lock-image"),
   lockText: $("ft-lock-text"),
-  loss: $("ft-loss"),
+  lossKind: $("ft-loss-kind"),
   lr: $("ft-lr"),
   batch: $("ft-batch"),
   steps: $("ft-steps"),
@@ -129,7 +129,7 @@ function updateFtControls() {
   fe.apply.disabled = busy || !hasRun || run.step === 0;
   fe.download.disabled = busy || !hasRun || run.step === 0;
   const lock = hasRun || s === "loading";
-  for (const input of [fe.train, fe.lastN, fe.lockImage, fe.lockText, fe.lr, fe.batch, fe.steps, fe.warmup, fe.wd, fe.loss, fe.template]) {
+  for (const input of [fe.train, fe.lastN, fe.lockImage, fe.lockText, fe.lr, fe.batch, fe.steps, fe.warmup, fe.wd, fe.lossKind, fe.template]) {
     input.disabled = lock;
   }
   fe.note.textContent = hasRun
@@ -157,7 +157,7 @@ function readFtSettings() {
     evalEvery: parseNumber(fe.evalEvery.value || "5", "Evaluate every", { min: 1, integer: true }),
     saveEvery: saveText === "auto" || saveText === "" ? "auto" : parseNumber(saveText, "Save every", { min: 1, integer: true }),
     seed: 1,
-    loss: fe.loss.value || undefined,
+    loss: fe.lossKind.value || undefined,
   };
 }
 
@@ -174,7 +174,7 @@ function showFtSettings(s) {
   fe.wd.value = String(s.weightDecay ?? 0.2);
   fe.evalEvery.value = String(s.evalEvery ?? 5);
   fe.saveEvery.value = String(s.saveEvery ?? "auto");
-  fe.loss.value = s.loss ?? "";
+  fe.lossKind.value = s.loss ?? "";
 }
 
 function trainerOptions(s, n) {

@@ -194,10 +194,20 @@ impl StreamingSource {
             )));
         }
         self.buf.drain(..8 + n);
+        // The buffer holds at most one partial tensor plus a chunk. Sized once for the largest
+        // tensor, it never grows by doubling (which, for a 150 MB token embedding, would
+        // briefly need room for 2.5 copies of it).
+        let largest = self.entries_largest(&entries);
+        self.buf.reserve(largest.saturating_sub(self.buf.len()) + (1 << 20));
         self.buf_at = 0;
         self.entries = entries;
         self.state = State::Data { next: 0 };
         Ok(true)
+    }
+
+    /// Bytes of the largest tensor.
+    fn entries_largest(&self, entries: &[Entry]) -> usize {
+        entries.iter().map(|e| (e.end - e.start) as usize).max().unwrap_or(0)
     }
 
     /// Converts and uploads every tensor whose bytes are all in, and drops their bytes.
