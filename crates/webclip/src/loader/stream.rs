@@ -4,8 +4,10 @@
 //! [`StreamingSource::push`] takes the file in chunks of any size. Once the header is in, each
 //! tensor is converted (f16/bf16 → f32, int8 × its per-row scales), laid out for Burn (the
 //! transposes the model's [`ClipModel::plan`] asks for) and uploaded to the device as soon as its
-//! last byte arrives; the chunk bytes are dropped. What stays on the host is at most one partial
-//! tensor (plus, for q8 files, an int8 tensor waiting for its scales). On a GPU the weights leave
+//! last byte arrives; the chunk bytes are dropped. Float tensors kept as stored (embeddings,
+//! norms, biases) are converted element by element as they arrive, so their raw bytes are never
+//! held whole; what else stays on the host is at most one partial transposed or int8 tensor
+//! (plus, for q8 files, an int8 tensor waiting for its scales). On a GPU the weights leave
 //! host memory altogether; on the CPU backend they are the f32 weights themselves. The model is
 //! then built from the uploaded tensors ([`WeightSource::take_device`]).
 //!
@@ -64,6 +66,9 @@ pub struct StreamingSource {
     unexpected: Vec<String>,
     received: u64,
     total: Option<u64>,
+    /// The f32 values converted so far of the tensor being received, when it is converted as
+    /// it arrives (see [`StreamingSource::converts_early`]).
+    partial: Vec<f32>,
 }
 
 impl StreamingSource {
@@ -84,6 +89,7 @@ impl StreamingSource {
             unexpected: Vec::new(),
             received: 0,
             total: None,
+            partial: Vec::new(),
         })
     }
 
@@ -194,10 +200,11 @@ impl StreamingSource {
             )));
         }
         self.buf.drain(..8 + n);
-        // The buffer holds at most one partial tensor plus a chunk. Sized once for the largest
-        // tensor, it never grows by doubling (which, for a 150 MB token embedding, would
-        // briefly need room for 2.5 copies of it).
-        let largest = self.entries_largest(&entries);
+        // The buffer holds a chunk plus, for tensors not converted as they arrive (transposed
+        // matrices, int8), one partial tensor. Sized once for the largest of those, it never
+        // grows by doubling (which would briefly need room for 2.5 copies of it).
+        let largest =
+            entries.iter().filter(|e| !self.converts_early(e)).map(|e| (e.end - e.start) as usize).max().unwrap_or(0);
         self.buf.reserve(largest.saturating_sub(self.buf.len()) + (1 << 20));
         self.buf_at = 0;
         self.entries = entries;
@@ -205,31 +212,55 @@ impl StreamingSource {
         Ok(true)
     }
 
-    /// Bytes of the largest tensor.
-    fn entries_largest(&self, entries: &[Entry]) -> usize {
-        entries.iter().map(|e| (e.end - e.start) as usize).max().unwrap_or(0)
+    /// Whether `e` is converted to f32 as its bytes arrive, so that its raw bytes are never
+    /// held whole: float tensors the model keeps as stored (the token and position embeddings,
+    /// norms, biases — the largest tensors of a checkpoint), with the expected shape. Transposed
+    /// matrices need all their rows first; int8 needs its scales.
+    fn converts_early(&self, e: &Entry) -> bool {
+        matches!(e.dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16)
+            && !ignorable(&e.key)
+            && matches!(self.plan.get(&e.key), Some((shape, Layout::AsIs)) if shape == &e.shape)
     }
 
-    /// Converts and uploads every tensor whose bytes are all in, and drops their bytes.
+    /// Converts and uploads every tensor whose bytes are all in, converts what has arrived of
+    /// an early-converted one, and drops the bytes used.
     fn drain(&mut self) -> Result<()> {
         let State::Data { mut next } = self.state else {
             return Ok(());
         };
-        let mut used = 0usize;
-        while let Some(e) = self.entries.get(next) {
+        while let Some(e) = self.entries.get(next).cloned() {
             let have = self.buf_at + self.buf.len() as u64;
+            if self.converts_early(&e) {
+                let size = e.dtype.bitsize() as u64 / 8;
+                let to = e.end.min(have);
+                let whole = (to - self.buf_at) / size * size;
+                if whole > 0 {
+                    if self.partial.is_empty() {
+                        self.partial.reserve_exact(((e.end - e.start) / size) as usize);
+                    }
+                    let values = to_f32(&e.key, e.dtype, &self.buf[..whole as usize])?;
+                    self.partial.extend_from_slice(&values);
+                    self.buf.drain(..whole as usize);
+                    self.buf_at += whole;
+                }
+                if self.buf_at < e.end {
+                    break;
+                }
+                let values = std::mem::take(&mut self.partial);
+                self.upload(&e, values)?;
+                next += 1;
+                continue;
+            }
             if e.end > have {
                 break;
             }
             let lo = (e.start - self.buf_at) as usize;
             let hi = (e.end - self.buf_at) as usize;
-            let e = e.clone();
             self.arrived(&e, lo, hi)?;
-            used = hi;
+            self.buf.drain(..hi);
+            self.buf_at += hi as u64;
             next += 1;
         }
-        self.buf.drain(..used);
-        self.buf_at += used as u64;
         self.state = State::Data { next };
         Ok(())
     }
