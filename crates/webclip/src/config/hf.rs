@@ -97,22 +97,9 @@ impl ClipConfig {
             TextPooling::FirstEos(id) => id,
             TextPooling::LastPadded => t.eos_token_id,
         };
-        let side = |s: [usize; 2]| if s[0] == s[1] { json!(s[0]) } else { json!(s) };
-        let mut text = Map::new();
-        text.insert("model_type".into(), json!("clip_text_model"));
-        text.insert("vocab_size".into(), json!(t.vocab_size));
-        t.encoder.write_hf(&mut text);
-        text.insert("max_position_embeddings".into(), json!(t.max_position_embeddings));
+        let mut text = t.write_hf("clip_text_model", eos);
         text.insert("projection_dim".into(), json!(self.projection_dim));
-        text.insert("bos_token_id".into(), json!(t.bos_token_id));
-        text.insert("eos_token_id".into(), json!(eos));
-        text.insert("pad_token_id".into(), json!(t.pad_token_id));
-        let mut vision = Map::new();
-        vision.insert("model_type".into(), json!("clip_vision_model"));
-        v.encoder.write_hf(&mut vision);
-        vision.insert("num_channels".into(), json!(v.num_channels));
-        vision.insert("image_size".into(), side(v.image_size));
-        vision.insert("patch_size".into(), side(v.patch_size));
+        let mut vision = v.write_hf("clip_vision_model");
         vision.insert("projection_dim".into(), json!(self.projection_dim));
         json!({
             "architectures": ["CLIPModel"],
@@ -124,6 +111,35 @@ impl ClipConfig {
             "text_config": text,
             "vision_config": vision,
         })
+    }
+}
+
+impl TextConfig {
+    /// The fields CLIP's and SigLIP's text configs share; `eos` is the `eos_token_id` written.
+    pub(super) fn write_hf(&self, model_type: &str, eos: u32) -> Map<String, Value> {
+        let mut out = Map::new();
+        out.insert("model_type".into(), json!(model_type));
+        out.insert("vocab_size".into(), json!(self.vocab_size));
+        self.encoder.write_hf(&mut out);
+        out.insert("max_position_embeddings".into(), json!(self.max_position_embeddings));
+        out.insert("bos_token_id".into(), json!(self.bos_token_id));
+        out.insert("eos_token_id".into(), json!(eos));
+        out.insert("pad_token_id".into(), json!(self.pad_token_id));
+        out
+    }
+}
+
+impl VisionConfig {
+    /// The fields CLIP's and SigLIP's vision configs share (a square size as one number).
+    pub(super) fn write_hf(&self, model_type: &str) -> Map<String, Value> {
+        let side = |s: [usize; 2]| if s[0] == s[1] { json!(s[0]) } else { json!(s) };
+        let mut out = Map::new();
+        out.insert("model_type".into(), json!(model_type));
+        self.encoder.write_hf(&mut out);
+        out.insert("num_channels".into(), json!(self.num_channels));
+        out.insert("image_size".into(), side(self.image_size));
+        out.insert("patch_size".into(), side(self.patch_size));
+        out
     }
 }
 

@@ -8,7 +8,7 @@
 //! `gelu_pytorch_tanh`, LayerNorm eps 1e-6, 64 text positions, vocab 32000, pad id 1,
 //! `projection_size` = the text width (docs/checkpoints.md).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::hf::merged_sub_config;
 use super::{
@@ -120,22 +120,9 @@ impl ClipConfig {
     /// A complete SigLIP `config.json` (every field written); `dtype` is its `torch_dtype`.
     pub(super) fn to_siglip_json(&self, dtype: &str) -> Value {
         let (t, v) = (&self.text, &self.vision);
-        let side = |s: [usize; 2]| if s[0] == s[1] { json!(s[0]) } else { json!(s) };
-        let mut text = Map::new();
-        text.insert("model_type".into(), json!("siglip_text_model"));
-        text.insert("vocab_size".into(), json!(t.vocab_size));
-        t.encoder.write_hf(&mut text);
-        text.insert("max_position_embeddings".into(), json!(t.max_position_embeddings));
+        let mut text = t.write_hf("siglip_text_model", t.eos_token_id);
         text.insert("projection_size".into(), json!(self.projection_dim));
-        text.insert("bos_token_id".into(), json!(t.bos_token_id));
-        text.insert("eos_token_id".into(), json!(t.eos_token_id));
-        text.insert("pad_token_id".into(), json!(t.pad_token_id));
-        let mut vision = Map::new();
-        vision.insert("model_type".into(), json!("siglip_vision_model"));
-        v.encoder.write_hf(&mut vision);
-        vision.insert("num_channels".into(), json!(v.num_channels));
-        vision.insert("image_size".into(), side(v.image_size));
-        vision.insert("patch_size".into(), side(v.patch_size));
+        let mut vision = v.write_hf("siglip_vision_model");
         vision.insert("vision_use_head".into(), json!(true));
         json!({
             "architectures": ["SiglipModel"],

@@ -175,14 +175,7 @@ fn check_header(bytes: &[u8]) -> Result<()> {
             bytes.len()
         )));
     }
-    let mut len = [0u8; 8];
-    len.copy_from_slice(&bytes[..8]);
-    let n = u64::from_le_bytes(len);
-    if n > MAX_HEADER_BYTES as u64 {
-        return Err(Error::Safetensors(format!(
-            "the header claims {n} bytes, over the {MAX_HEADER_BYTES}-byte limit (not a safetensors file, or a corrupt one)"
-        )));
-    }
+    let n = header_len(bytes)?;
     if 8 + n > bytes.len() as u64 {
         return Err(Error::Safetensors(format!(
             "the header claims {n} bytes but the file has only {} after the length prefix (truncated file?)",
@@ -190,6 +183,75 @@ fn check_header(bytes: &[u8]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// The header length in a file's first 8 bytes (`prefix` has at least 8), refused over
+/// [`MAX_HEADER_BYTES`]. Shared by the whole-file and the streamed reader.
+pub(crate) fn header_len(prefix: &[u8]) -> Result<u64> {
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&prefix[..8]);
+    let n = u64::from_le_bytes(len);
+    if n > MAX_HEADER_BYTES as u64 {
+        return Err(Error::Safetensors(format!(
+            "the header claims {n} bytes, over the {MAX_HEADER_BYTES}-byte limit (not a safetensors file, or a corrupt one)"
+        )));
+    }
+    Ok(n)
+}
+
+/// An int8 tensor `key` of HF shape `shape` (q8: `crate::export::WeightDtype::Q8`) times its
+/// per-row scales. Shared by the whole-file and the streamed reader.
+pub(crate) fn dequantize(key: &str, shape: &[usize], data: &[u8], scales: &[f32]) -> Result<Vec<f32>> {
+    let rows = shape.first().copied().unwrap_or(1);
+    if scales.len() != rows || rows == 0 {
+        return Err(Error::Weights(format!(
+            "`{key}_scale` has {} values for the {rows} rows of `{key}`",
+            scales.len()
+        )));
+    }
+    let cols = data.len() / rows;
+    Ok(data
+        .chunks(cols.max(1))
+        .zip(scales)
+        .flat_map(|(row, s)| row.iter().map(move |&b| (b as i8) as f32 * s))
+        .collect())
+}
+
+/// The error for an int8 tensor whose `<key>_scale` the file lacks.
+pub(crate) fn no_scale_error(key: &str) -> Error {
+    Error::Weights(format!(
+        "`{key}` is int8 but the file has no `{key}_scale` (its per-row scales): not a q8 file webclip wrote?"
+    ))
+}
+
+/// Every problem a source recorded, as one error (eight names shown per kind), or `Ok`.
+pub(crate) fn weight_problems(
+    mismatched: &[String],
+    missing: &[String],
+    mut unexpected: Vec<String>,
+    naming: &str,
+) -> Result<()> {
+    let list = |v: &[String]| {
+        let shown: Vec<&str> = v.iter().take(8).map(String::as_str).collect();
+        let more = if v.len() > 8 { format!(" … ({} in all)", v.len()) } else { String::new() };
+        format!("{}{more}", shown.join(", "))
+    };
+    let mut problems = Vec::new();
+    if !mismatched.is_empty() {
+        problems.push(format!("wrong shapes: {}", list(mismatched)));
+    }
+    if !missing.is_empty() {
+        problems.push(format!("missing keys: {}", list(missing)));
+    }
+    if !unexpected.is_empty() {
+        unexpected.sort();
+        problems.push(format!("unexpected keys: {}", list(&unexpected)));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Weights(format!("{} ({naming} key naming)", problems.join("; "))))
+    }
 }
 
 fn describe_safetensors_error(e: SafeTensorError) -> Error {
@@ -297,32 +359,11 @@ impl WeightSource for SafetensorsSource<'_> {
             .filter(|k| !self.used.contains(*k) && !ignorable(k))
             .map(str::to_string)
             .collect();
-        let mut problems = Vec::new();
-        let list = |v: &[String]| {
-            let shown: Vec<&str> = v.iter().take(8).map(String::as_str).collect();
-            let more = if v.len() > 8 { format!(" … ({} in all)", v.len()) } else { String::new() };
-            format!("{}{more}", shown.join(", "))
+        let naming = match self.naming {
+            Naming::Hf => "HF transformers",
+            Naming::OpenClip => "OpenAI/OpenCLIP",
         };
-        if !self.mismatched.is_empty() {
-            problems.push(format!("wrong shapes: {}", list(&self.mismatched)));
-        }
-        if !self.missing.is_empty() {
-            problems.push(format!("missing keys: {}", list(&self.missing)));
-        }
-        if !unused.is_empty() {
-            let mut sorted = unused;
-            sorted.sort();
-            problems.push(format!("unexpected keys: {}", list(&sorted)));
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            let naming = match self.naming {
-                Naming::Hf => "HF transformers",
-                Naming::OpenClip => "OpenAI/OpenCLIP",
-            };
-            Err(Error::Weights(format!("{} ({naming} key naming)", problems.join("; "))))
-        }
+        weight_problems(&self.mismatched, &self.missing, unused, naming)
     }
 }
 
@@ -332,25 +373,12 @@ impl SafetensorsSource<'_> {
     fn dequantize(&mut self, key: &str, shape: &[usize], data: &[u8]) -> Result<Vec<f32>> {
         let scale_key = format!("{key}_scale");
         let Ok(scale) = self.tensors.tensor(&scale_key) else {
-            return Err(Error::Weights(format!(
-                "`{key}` is int8 but the file has no `{scale_key}` (its per-row scales): not a q8 file webclip wrote?"
-            )));
+            return Err(no_scale_error(key));
         };
-        let rows = shape.first().copied().unwrap_or(1);
         let scales = to_f32(&scale_key, scale.dtype(), scale.data())?;
-        if scales.len() != rows || rows == 0 {
-            return Err(Error::Weights(format!(
-                "`{scale_key}` has {} values for the {rows} rows of `{key}`",
-                scales.len()
-            )));
-        }
+        let values = dequantize(key, shape, data, &scales)?;
         self.used.insert(scale_key);
-        let cols = data.len() / rows;
-        Ok(data
-            .chunks(cols.max(1))
-            .zip(&scales)
-            .flat_map(|(row, s)| row.iter().map(move |&b| (b as i8) as f32 * s))
-            .collect())
+        Ok(values)
     }
 }
 

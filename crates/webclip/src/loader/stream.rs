@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, HashMap};
 use burn::tensor::{Device, Tensor, TensorData};
 use safetensors::Dtype;
 
-use super::{MAX_HEADER_BYTES, dtype_name, ignorable, to_f32};
+use super::{dequantize, dtype_name, header_len, ignorable, no_scale_error, to_f32, weight_problems};
 use crate::config::ClipConfig;
 use crate::error::{Error, Result};
 use crate::model::{ClipModel, Init, Layout, WeightSource, transpose};
@@ -62,7 +62,7 @@ pub struct StreamingSource {
     scales: HashMap<String, Vec<f32>>,
     waiting_q8: HashMap<String, Entry>,
     waiting_bytes: HashMap<String, Vec<u8>>,
-    problems: Vec<String>,
+    mismatched: Vec<String>,
     unexpected: Vec<String>,
     received: u64,
     total: Option<u64>,
@@ -85,7 +85,7 @@ impl StreamingSource {
             scales: HashMap::new(),
             waiting_q8: HashMap::new(),
             waiting_bytes: HashMap::new(),
-            problems: Vec::new(),
+            mismatched: Vec::new(),
             unexpected: Vec::new(),
             received: 0,
             total: None,
@@ -140,10 +140,10 @@ impl StreamingSource {
                 self.total.map(|t| format!(" of the {t} its header describes")).unwrap_or_default()
             )));
         }
-        for key in self.waiting_q8.keys() {
-            self.problems.push(format!("`{key}` is int8 but the file has no `{key}_scale` (its per-row scales)"));
+        match self.waiting_q8.keys().next() {
+            Some(key) => Err(no_scale_error(key)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Parses the header once it is all in; `false` while it is not.
@@ -151,15 +151,7 @@ impl StreamingSource {
         if self.buf.len() < 8 {
             return Ok(false);
         }
-        let mut len = [0u8; 8];
-        len.copy_from_slice(&self.buf[..8]);
-        let n = u64::from_le_bytes(len);
-        if n > MAX_HEADER_BYTES as u64 {
-            return Err(Error::Safetensors(format!(
-                "the header claims {n} bytes, over the {MAX_HEADER_BYTES}-byte limit (not a safetensors file, or a corrupt one)"
-            )));
-        }
-        let n = n as usize;
+        let n = header_len(&self.buf)? as usize;
         if self.buf.len() < 8 + n {
             return Ok(false);
         }
@@ -276,7 +268,7 @@ impl StreamingSource {
             let scales = to_f32(&e.key, e.dtype, &self.buf[lo..hi])?;
             if let Some(q) = self.waiting_q8.remove(base) {
                 let bytes = self.waiting_bytes.remove(base).unwrap_or_default();
-                let values = dequantize(&q, &bytes, &scales)?;
+                let values = dequantize(&q.key, &q.shape, &bytes, &scales)?;
                 self.upload(&q, values)?;
             } else {
                 self.scales.insert(base.to_string(), scales);
@@ -289,7 +281,7 @@ impl StreamingSource {
         }
         let values = match e.dtype {
             Dtype::I8 => match self.scales.remove(&e.key) {
-                Some(scales) => dequantize(e, &self.buf[lo..hi], &scales)?,
+                Some(scales) => dequantize(&e.key, &e.shape, &self.buf[lo..hi], &scales)?,
                 None => {
                     self.waiting_q8.insert(e.key.clone(), e.clone());
                     self.waiting_bytes.insert(e.key.clone(), self.buf[lo..hi].to_vec());
@@ -310,7 +302,7 @@ impl StreamingSource {
         // 0-d and [1] are the same scalar (CLIP's logit_scale).
         let same = &e.shape == want || (want.as_slice() == [1] && e.shape.is_empty());
         if !same {
-            self.problems.push(format!("`{}`: expected shape {want:?} from the config, found {:?}", e.key, e.shape));
+            self.mismatched.push(format!("`{}`: expected shape {want:?} from the config, found {:?}", e.key, e.shape));
             return Ok(());
         }
         let values = match (layout, want.as_slice()) {
@@ -322,25 +314,6 @@ impl StreamingSource {
         self.ready.insert(e.key.clone(), t);
         Ok(())
     }
-}
-
-/// int8 values times their row's scale.
-fn dequantize(e: &Entry, bytes: &[u8], scales: &[f32]) -> Result<Vec<f32>> {
-    let rows = e.shape.first().copied().unwrap_or(1);
-    if scales.len() != rows || rows == 0 {
-        return Err(Error::Weights(format!(
-            "`{}_scale` has {} values for the {rows} rows of `{}`",
-            e.key,
-            scales.len(),
-            e.key
-        )));
-    }
-    let cols = bytes.len() / rows;
-    Ok(bytes
-        .chunks(cols.max(1))
-        .zip(scales)
-        .flat_map(|(row, s)| row.iter().map(move |&b| (b as i8) as f32 * s))
-        .collect())
 }
 
 impl WeightSource for StreamingSource {
@@ -355,26 +328,8 @@ impl WeightSource for StreamingSource {
     }
 
     fn finish(self: Box<Self>) -> Result<()> {
-        let mut problems = self.problems;
         let in_file: std::collections::HashSet<&str> = self.entries.iter().map(|e| e.key.as_str()).collect();
         let missing: Vec<String> = self.plan.keys().filter(|k| !in_file.contains(k.as_str())).cloned().collect();
-        let list = |v: &[String]| {
-            let shown: Vec<&str> = v.iter().take(8).map(String::as_str).collect();
-            let more = if v.len() > 8 { format!(" … ({} in all)", v.len()) } else { String::new() };
-            format!("{}{more}", shown.join(", "))
-        };
-        if !missing.is_empty() {
-            problems.push(format!("missing keys: {}", list(&missing)));
-        }
-        if !self.unexpected.is_empty() {
-            let mut u = self.unexpected;
-            u.sort();
-            problems.push(format!("unexpected keys: {}", list(&u)));
-        }
-        if problems.is_empty() {
-            Ok(())
-        } else {
-            Err(Error::Weights(format!("{} (HF transformers key naming)", problems.join("; "))))
-        }
+        weight_problems(&self.mismatched, &missing, self.unexpected, "HF transformers")
     }
 }
