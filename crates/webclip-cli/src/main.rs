@@ -207,7 +207,7 @@ fn load(model: &Path, device: DeviceChoice, precision: PrecisionChoice, rep: &mu
         // the weights are never in memory together.
         Some(path) => {
             use std::io::Read;
-            let mut load = Clip::begin_load(&files, &dev).map_err(in_model)?;
+            let mut load = Clip::begin_load(&files, &dev).map_err(in_model)?.with_precision(precision)?;
             let mut file =
                 std::fs::File::open(&path).map_err(|e| CliError::File(path.clone(), files::io_reason(&e)))?;
             let mut chunk = vec![0u8; 8 << 20];

@@ -222,6 +222,8 @@ impl ModelLoader {
         };
         let load = Clip::begin_load(&files, &device).map_err(js_err)?;
         check_fits(load.config(), &device, &info)?;
+        // Before the first byte: an f16 model's matrices go to the GPU as f16 as they arrive.
+        let load = load.with_precision(precision).map_err(js_err)?;
         Ok(ModelLoader { load: Rc::new(std::cell::RefCell::new(Some(load))), info, precision })
     }
 

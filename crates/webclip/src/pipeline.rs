@@ -94,7 +94,7 @@ impl Clip {
         }
         let (config, preprocess, tokenizer) = Self::read_small_files(files)?;
         let source = StreamingSource::new(&config, device)?;
-        Ok(StreamingLoad { source, config, preprocess, tokenizer, device: device.clone() })
+        Ok(StreamingLoad { source, config, preprocess, tokenizer, device: device.clone(), precision: Precision::F32 })
     }
 
     /// The config, preprocessing and tokenizer of a folder, checked against each other.
@@ -423,9 +423,27 @@ pub struct StreamingLoad {
     preprocess: PreprocessConfig,
     tokenizer: Tokenizer,
     device: Device,
+    precision: Precision,
 }
 
 impl StreamingLoad {
+    /// The model [`StreamingLoad::finish`] gives will run in the precision `choice` resolves to
+    /// on the device (see [`Clip::with_precision`]). Asked before the first byte, an f16 model
+    /// gets its matrices uploaded as f16 as they arrive instead of being loaded in f32 and cast
+    /// (`crate::loader::stream`): half the upload, and never the f32 model on the device.
+    pub fn with_precision(mut self, choice: PrecisionChoice) -> Result<Self> {
+        self.precision = Precision::resolve(choice, &self.device)?;
+        if self.precision == Precision::F16 {
+            if self.source.received() > 0 {
+                return Err(Error::InvalidInput(
+                    "the precision of a streamed load is set before its first byte".into(),
+                ));
+            }
+            self.source.narrow_to_f16();
+        }
+        Ok(self)
+    }
+
     /// The next bytes of `model.safetensors`.
     pub fn push(&mut self, chunk: &[u8]) -> Result<()> {
         self.source.push(chunk)
@@ -445,7 +463,12 @@ impl StreamingLoad {
     pub async fn finish(mut self) -> Result<Clip> {
         self.source.end()?;
         let model = ClipModel::build(&self.config, Box::new(self.source), &self.device)?;
-        Clip::assemble(model, self.config, self.tokenizer, self.preprocess, &self.device, Naming::Hf).await
+        let clip =
+            Clip::assemble(model, self.config, self.tokenizer, self.preprocess, &self.device, Naming::Hf).await?;
+        clip.with_precision(match self.precision {
+            Precision::F32 => PrecisionChoice::F32,
+            Precision::F16 => PrecisionChoice::F16,
+        })
     }
 }
 

@@ -8,6 +8,7 @@ mod common;
 use common::*;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
+use webclip::model::PrecisionChoice;
 use webclip::{Clip, DeviceChoice, ModelFiles, Templates};
 
 fn cpu() -> webclip::burn::tensor::Device {
@@ -273,6 +274,29 @@ fn streamed_load_equals_whole_file() {
             assert_eq!(whole.scoring(), streamed.scoring());
         }
     }
+    // f16: streamed matrices go to the device as f16 as they arrive; the model equals the
+    // whole-file load cast afterwards, for an f32, an f16 and a q8 file.
+    for (name, files) in [&cases[0], &cases[1], &cases[4]] {
+        let whole =
+            pollster::block_on(Clip::load(files, &cpu())).unwrap().with_precision(PrecisionChoice::F16).unwrap();
+        let mut load = Clip::begin_load(files, &cpu()).unwrap().with_precision(PrecisionChoice::F16).unwrap();
+        for chunk in files.weights.chunks(4093) {
+            load.push(chunk).unwrap();
+        }
+        let streamed = pollster::block_on(load.finish()).unwrap();
+        assert_eq!(streamed.precision(), webclip::model::Precision::F16, "{name}");
+        let a = pollster::block_on(whole.embed_texts(&texts, None)).unwrap();
+        let b = pollster::block_on(streamed.embed_texts(&texts, None)).unwrap();
+        assert_eq!(a, b, "{name} f16: texts");
+        let a = pollster::block_on(whole.embed_images(std::slice::from_ref(&img), None)).unwrap();
+        let b = pollster::block_on(streamed.embed_images(std::slice::from_ref(&img), None)).unwrap();
+        assert_eq!(a, b, "{name} f16: image");
+    }
+    let mut late = Clip::begin_load(&cases[0].1, &cpu()).unwrap();
+    late.push(&cases[0].1.weights[..16]).unwrap();
+    let e = late.with_precision(PrecisionChoice::F16).err().unwrap().to_string();
+    assert!(e.contains("before its first byte"), "{e}");
+
     let files = model_files("tiny-legacy");
     let w = &files.weights;
     let e = stream(&files, &w[..w.len() - 10], &[4096]).err().unwrap().to_string();

@@ -11,6 +11,13 @@
 //! host memory altogether; on the CPU backend they are the f32 weights themselves. The model is
 //! then built from the uploaded tensors ([`WeightSource::take_device`]).
 //!
+//! A model that will run in f16 ([`StreamingSource::narrow_to_f16`]) gets its matrices (every
+//! tensor of rank ≥ 2: the Linear weights, embeddings, the patch convolution — exactly what
+//! [`crate::model::precision::cast_model`] narrows, never a LayerNorm) uploaded as f16 straight
+//! away, whatever the file holds (f32, f16, bf16, int8 × scales): half the bytes to upload, and
+//! the device never holds the f32 model that a load-then-cast would (what is left, 1-D biases and
+//! the like, is cast afterwards by [`crate::Clip::with_precision`]).
+//!
 //! Only the HF key naming streams (OpenCLIP's packed `in_proj` tensors are cut into q/k/v,
 //! which needs the whole tensor at build time anyway: those folders take the whole-file path).
 //! Every check of the whole-file path holds: missing, unexpected and mis-shaped tensors are
@@ -18,10 +25,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::{DType, Device, Tensor, TensorData};
 use safetensors::Dtype;
 
-use super::{dequantize, dtype_name, header_len, ignorable, no_scale_error, to_f32, weight_problems};
+use super::{
+    dequantize, dtype_name, header_len, ignorable, no_scale_error, to_f32, to_f32_transposed, weight_problems,
+};
 use crate::config::ClipConfig;
 use crate::error::{Error, Result};
 use crate::model::{ClipModel, Init, Layout, WeightSource, transpose};
@@ -69,6 +78,8 @@ pub struct StreamingSource {
     /// The f32 values converted so far of the tensor being received, when it is converted as
     /// it arrives (see [`StreamingSource::converts_early`]).
     partial: Vec<f32>,
+    /// Upload matrices as f16 (module docs).
+    narrow_f16: bool,
 }
 
 impl StreamingSource {
@@ -90,7 +101,14 @@ impl StreamingSource {
             received: 0,
             total: None,
             partial: Vec::new(),
+            narrow_f16: false,
         })
+    }
+
+    /// Uploads every tensor of rank ≥ 2 as f16 from now on (module docs). The device must have
+    /// f16 ([`crate::model::Precision::resolve`] checks that).
+    pub fn narrow_to_f16(&mut self) {
+        self.narrow_f16 = true;
     }
 
     /// Bytes of f32 weights the model will hold (known from the config alone): what a caller
@@ -288,7 +306,13 @@ impl StreamingSource {
                     return Ok(());
                 }
             },
-            Dtype::F32 | Dtype::F16 | Dtype::BF16 => to_f32(&e.key, e.dtype, &self.buf[lo..hi])?,
+            Dtype::F32 | Dtype::F16 | Dtype::BF16 => match self.plan.get(&e.key) {
+                Some((want, Layout::Transpose)) if want == &e.shape && want.len() == 2 => {
+                    let values = to_f32_transposed(&e.key, e.dtype, &self.buf[lo..hi], want[0], want[1])?;
+                    return self.upload_laid_out(e, values);
+                }
+                _ => to_f32(&e.key, e.dtype, &self.buf[lo..hi])?,
+            },
             other => return Err(Error::UnsupportedDtype { key: e.key.clone(), dtype: dtype_name(other) }),
         };
         self.upload(e, values)
@@ -309,8 +333,21 @@ impl StreamingSource {
             (Layout::Transpose, &[rows, cols]) => transpose(&values, rows, cols),
             _ => values,
         };
+        self.upload_laid_out(e, values)
+    }
+
+    /// Puts `values`, already in Burn's layout and of the planned shape, on the device.
+    fn upload_laid_out(&mut self, e: &Entry, values: Vec<f32>) -> Result<()> {
+        let want_rank = self.plan.get(&e.key).map_or(0, |(w, _)| w.len());
         let n = values.len();
-        let t = Tensor::<1>::from_data(TensorData::new(values, [n]), &self.device);
+        let t = if self.narrow_f16 && want_rank >= 2 {
+            use half::vec::HalfFloatVecExt;
+            let halves = Vec::<half::f16>::from_f32_slice(&values);
+            drop(values);
+            Tensor::<1>::from_data(TensorData::new(halves, [n]), (&self.device, DType::F16))
+        } else {
+            Tensor::<1>::from_data(TensorData::new(values, [n]), &self.device)
+        };
         self.ready.insert(e.key.clone(), t);
         Ok(())
     }

@@ -49,13 +49,20 @@ impl ParamLayouts {
 /// `[rows, cols]` row-major → `[cols, rows]` row-major: the one host transpose (cache-blocked:
 /// the 151 M parameters of ViT-B/32 go through it once at load).
 pub fn transpose(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    let mut out = vec![0f32; values.len()];
+    transposed_by(rows, cols, |i| values[i])
+}
+
+/// `[cols, rows]` row-major from `value(i)`, the element at row-major index `i` of a `[rows,
+/// cols]` tensor: the blocked transpose, for sources that convert as they go (the streamed
+/// loader reads file bytes straight into this order).
+pub(crate) fn transposed_by(rows: usize, cols: usize, value: impl Fn(usize) -> f32) -> Vec<f32> {
+    let mut out = vec![0f32; rows * cols];
     const B: usize = 32;
     for r0 in (0..rows).step_by(B) {
         for c0 in (0..cols).step_by(B) {
             for r in r0..(r0 + B).min(rows) {
                 for c in c0..(c0 + B).min(cols) {
-                    out[c * rows + r] = values[r * cols + c];
+                    out[c * rows + r] = value(r * cols + c);
                 }
             }
         }

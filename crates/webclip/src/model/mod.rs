@@ -20,6 +20,7 @@ pub mod precision;
 pub mod text;
 pub mod vision;
 
+pub(crate) use build::transposed_by;
 pub use build::{Init, Layout, ParamLayouts, WeightSource, transpose};
 pub use clip::{ClipModel, l2_normalize};
 pub use precision::{Precision, PrecisionChoice};
