@@ -173,36 +173,92 @@ bench() {
     fi
 }
 
-# The GPU benchmark (a machine with a hardware GPU; see README "Benchmarks"): native wgpu for
-# ViT-B/32 and SigLIP / SigLIP 2 B/16 random weights in f32 and f16 — first forward (shader
-# compilation) and warm latency, images/s at batch 1/8/32, texts/s at 32 — then PyTorch CUDA on
-# the same shapes when torch sees a GPU. JSON lines go to $BENCH_OUT (default bench-gpu/). q8
-# changes the file and the load, not the kernels (it is dequantised on load), so it is not a row.
+# The GPU benchmark (a machine with a hardware GPU; see README "Benchmarks"), one command:
+# 1. per architecture (ViT-B/32, SigLIP B/16, SigLIP 2 B/16; random weights): native wgpu in f32
+#    and f16 — first forward (shader compilation, autotuning) and warm latency, images/s at batch
+#    1/8/32, texts/s at 32 — then PyTorch CUDA on the same shapes when torch sees a GPU;
+# 2. load: random full-size ViT-B/32 and SigLIP B/16 folders (tests/reference/make_random.py)
+#    written as f32, f16 and q8 files, each loaded by `webclip embed` on the GPU in f32 and f16
+#    (q8 changes the file and the load, not the kernels: it is dequantised on load);
+# 3. the browser half, where Chromium is installed: `bench-web --gpu` (tests/bench: WebGPU on the
+#    hardware adapter, webclip from f32/f16/q8 files beside onnxruntime-web's webgpu EP).
+# JSON goes to $BENCH_OUT (default bench-gpu/). On a machine without cargo (a lent GPU machine),
+# WEBCLIP_BIN names a prebuilt CLI and BENCH_PYTHON a python with torch + transformers (default
+# ~/.cache/refenv's); BENCH_ARCHS picks architectures. Measured on an H200: each webclip scenario
+# is a fresh process whose first forward compiles and tunes its kernels (15-28 s there), so 1
+# takes ~9 minutes for all three architectures; PyTorch ~1 minute per architecture.
 bench_gpu() {
-    build
-    local out="${BENCH_OUT:-bench-gpu}" py="$HOME/.cache/refenv/bin/python" status=0
+    local bin="${WEBCLIP_BIN:-}"
+    if [ -z "$bin" ]; then
+        build
+        bin="$BIN"
+    fi
+    local out="${BENCH_OUT:-bench-gpu}" py="${BENCH_PYTHON:-$HOME/.cache/refenv/bin/python}" status=0 cuda=0
     mkdir -p "$out"
-    for arch in vit-b32 siglip-b16 siglip2-b16; do
+    "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null && cuda=1
+    for arch in ${BENCH_ARCHS:-vit-b32 siglip-b16 siglip2-b16}; do
         for p in f32 f16; do
             log "webclip --device gpu --precision $p bench --arch $arch"
-            "$BIN" --device gpu --precision "$p" bench --arch "$arch" --scenarios image1,image8,image32,text32 \
+            "$bin" --device gpu --precision "$p" bench --arch "$arch" --scenarios image1,image8,image32,text32 \
                 --json >"$out/webclip-$arch-$p.json" || status=1
             cat "$out/webclip-$arch-$p.json"
         done
-    done
-    if [ -x "$py" ] && "$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" 2>/dev/null; then
-        for arch in vit-b32 siglip-b16 siglip2-b16; do
-            for p in f32 f16; do
-                log "PyTorch CUDA $arch $p"
-                "$py" tests/reference/bench_torch.py --device cuda --dtype "$p" --arch "$arch" \
-                    --scenarios image1,image8,image32,text32 --json >"$out/torch-$arch-$p.json" || status=1
-                cat "$out/torch-$arch-$p.json"
-            done
+        for p in f32 f16; do
+            [ $cuda = 1 ] || break
+            log "PyTorch CUDA $arch $p"
+            "$py" tests/reference/bench_torch.py --device cuda --dtype "$p" --arch "$arch" \
+                --scenarios image1,image8,image32,text32 --json >"$out/torch-$arch-$p.json" || status=1
+            cat "$out/torch-$arch-$p.json"
         done
+    done
+    [ $cuda = 1 ] || echo "(PyTorch CUDA skipped: $py has no CUDA torch, or no GPU it can see)" >&2
+    if "$py" -c "import transformers" 2>/dev/null; then
+        bench_load "$bin" "$py" "$out" || status=1
     else
-        echo "(PyTorch CUDA skipped: no ~/.cache/refenv with a CUDA torch, or no GPU it can see)" >&2
+        echo "(load benchmark skipped: $py has no transformers to write the random folders)" >&2
+    fi
+    if [ -x "${CHROMIUM:-/usr/bin/chromium}" ] && command -v cargo >/dev/null; then
+        WEBCLIP_BIN="$bin" bench_web --gpu --out "$PWD/$out/browser-gpu.json" || status=1
+    else
+        echo "(browser half skipped: needs Chromium and cargo for the wasm build)" >&2
     fi
     return $status
+}
+
+# Load time by file dtype: `webclip embed --text` on random full-size folders, one JSON line per
+# (arch, file dtype, precision) in $out/load.jsonl: the CLI's own "loaded … in N s" (read, parse,
+# dequantise, upload, cast) and the whole process (device start + load + one text forward).
+bench_load() {
+    local bin="$1" py="$2" out="$3" tmp
+    tmp=$(mktemp -d)
+    : >"$out/load.jsonl"
+    for arch in vit-b32 siglip-b16; do
+        log "load: random $arch folder, then f16 and q8 copies"
+        "$py" tests/reference/make_random.py --arch "$arch" "$tmp/$arch-f32" >&2 || return 1
+        for d in f16 q8; do
+            "$bin" --quiet convert --model "$tmp/$arch-f32" --out "$tmp/$arch-$d" --dtype "$d" || return 1
+        done
+        for d in f32 f16 q8; do
+            local mb
+            mb=$(( $(stat -c %s "$tmp/$arch-$d/model.safetensors") / 1000000 ))
+            for p in f32 f16; do
+                cat "$tmp/$arch-$d/model.safetensors" >/dev/null # page cache warm, as on a second run
+                local t0 t1 err secs
+                t0=$(date +%s.%N)
+                err=$("$bin" --device gpu --precision "$p" embed --model "$tmp/$arch-$d" --text "a photo" 2>&1 >/dev/null) || {
+                    echo "$err" >&2
+                    return 1
+                }
+                t1=$(date +%s.%N)
+                secs=$(echo "$err" | sed -n 's/.* in \([0-9.]*\) s .*/\1/p' | head -1)
+                printf '{"arch":"%s","file":"%s","file_mb":%s,"precision":"%s","load_seconds":%s,"process_seconds":%s}\n' \
+                    "$arch" "$d" "$mb" "$p" "${secs:-null}" "$(awk "BEGIN{print $t1 - $t0}")" |
+                    tee -a "$out/load.jsonl"
+            done
+        done
+        rm -rf "${tmp:?}/$arch-"*
+    done
+    rm -rf "$tmp"
 }
 
 # Browser benchmark against onnxruntime-web on the same weights (tests/bench/README.md). Needs the

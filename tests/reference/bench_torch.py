@@ -55,7 +55,7 @@ def child(scenario: str, iters: int, warmup: int, threads: int, attn: str, arch=
         x = torch.randn(batch, 3, size, size).to(dev, next(model.parameters()).dtype)
 
         def fwd():
-            return model.get_image_features(pixel_values=x).pooler_output.float().cpu()
+            return pooled(model.get_image_features(pixel_values=x)).float().cpu()
     else:
         g = torch.Generator().manual_seed(1)
         ids = torch.randint(0, vocab - 3, (batch, ctx), generator=g)
@@ -64,11 +64,17 @@ def child(scenario: str, iters: int, warmup: int, threads: int, attn: str, arch=
         ids = ids.to(dev)
 
         def fwd():
-            return model.get_text_features(input_ids=ids).pooler_output.float().cpu()
+            return pooled(model.get_text_features(input_ids=ids)).float().cpu()
 
     with torch.inference_mode():
         where = f"CUDA {torch.cuda.get_device_name(0)} {dtype}" if device == "cuda" else None
         report(fwd, scenario, batch, iters, warmup, threads, attn, build, arch, where)
+
+
+def pooled(out):
+    """`get_*_features` returns the embeddings (transformers ≤ 5.1x) or an output whose
+    `pooler_output` holds them (later 5.x): the GPU machine's image has an older one."""
+    return out if hasattr(out, "float") else out.pooler_output
 
 
 def report(fwd, scenario, batch, iters, warmup, threads, attn, build, arch="vit-b32", where=None):
