@@ -54,6 +54,8 @@ const el = {
   modelActive: $("model-active"),
   form: $("model-form"),
   hubUrl: $("hub-url"),
+  hubPreset: $("hub-preset"),
+  hubSize: $("hub-size"),
   hubOpts: $("hub-opts"),
   folderOpts: $("folder-opts"),
   modelDrop: $("model-drop"),
@@ -82,6 +84,22 @@ const loader = {
 
 function selectedSource() {
   return el.form.querySelector('input[name="source"]:checked').value;
+}
+
+/** The preset whose URL the folder field holds (or "Other"), and its download sizes. A preset
+ * with a hosted q8 form (`data-q8`: its URL) says so; the others say how to make one. */
+function syncPreset() {
+  const url = el.hubUrl.value.trim();
+  const opt = [...el.hubPreset.options].find((o) => o.value && (o.value === url || o.dataset.q8 === url));
+  el.hubPreset.value = opt ? opt.value : "";
+  if (!opt) {
+    el.hubSize.textContent = "";
+    return;
+  }
+  const d = opt.dataset;
+  el.hubSize.textContent = d.q8
+    ? `Download: ${d.f32} (f32); the q8 form, ${d.q8Size}, is hosted too. Text: ${d.langs}.`
+    : `Download: ${d.f32} (f32). As f16 ${d.f16}, as q8 ${d.q8Size}: webclip convert --dtype q8 writes them, to load from disk or your own URL. Text: ${d.langs}.`;
 }
 
 function showSourceOptions() {
@@ -482,6 +500,13 @@ async function main() {
   } else if (!el.hubUrl.value) {
     el.hubUrl.value = HUB_DEFAULT;
   }
+  syncPreset();
+  el.hubPreset.addEventListener("change", () => {
+    if (el.hubPreset.value) el.hubUrl.value = el.hubPreset.value;
+    else el.hubUrl.focus();
+    syncPreset();
+  });
+  el.hubUrl.addEventListener("input", syncPreset);
   showSourceOptions();
   updateBadge();
 

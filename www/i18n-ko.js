@@ -8,6 +8,8 @@
 // softmax, WiSE-FT, SigLIP, CLIP) stay in Latin script. The shapes world's class names and the
 // prompts stay English: the bundled model reads English only.
 
+const LANGS = { English: "영어", multilingual: "다국어" };
+
 export const KO_TITLE = "webclip — 브라우저 속 CLIP";
 
 export const KO = {
@@ -37,6 +39,8 @@ export const KO = {
   "— e.g. OpenAI ViT-B/32 (605 MB download, cached after the first time)":
     "— 예: OpenAI ViT-B/32 (605 MB 다운로드, 한 번 받으면 캐시에 저장)",
   "Folder URL": "폴더 URL",
+  Checkpoint: "체크포인트",
+  "Other: type a folder URL": "기타: 폴더 URL 직접 입력",
   "Folder from disk": "디스크의 폴더",
   "Drop the model files or their folder here, or": "모델 파일이나 폴더를 여기에 끌어다 놓거나 여기서 고르세요:",
   "choose files": "파일 선택",
@@ -318,6 +322,15 @@ const WHERE = { WebGPU: "WebGPU", "the CPU": "CPU", "the CPU (WebAssembly)": "CP
 // Patterns, tried in order (more specific first); each matches a whole whitespace-collapsed string.
 
 export const KO_PATTERNS = [
+  // app.js: the hub preset's sizes
+  [
+    /^Download: (.+?) \(f32\)\. As f16 (.+?), as q8 (.+?): webclip convert --dtype q8 writes them, to load from disk or your own URL\. Text: (.+)\.$/,
+    (m) => `다운로드: ${m[1]} (f32). f16로는 ${m[2]}, q8로는 ${m[3]}: webclip convert --dtype q8로 만들어 디스크나 직접 올린 URL에서 불러올 수 있습니다. 텍스트: ${LANGS[m[4]] ?? m[4]}.`,
+  ],
+  [
+    /^Download: (.+?) \(f32\); the q8 form, (.+?), is hosted too\. Text: (.+)\.$/,
+    (m) => `다운로드: ${m[1]} (f32). ${m[2]}인 q8 형식도 올라와 있습니다. 텍스트: ${LANGS[m[3]] ?? m[3]}.`,
+  ],
   // app.js: the model, its loading, the badge
   [/^In use: (.+) \((\d+)-d embeddings\)\.$/, (m, s) => `사용 중: ${s(m[1])} (${m[2]}차원 임베딩).`],
   [

@@ -384,6 +384,20 @@ describe("page on the CPU fallback", { timeout: 20 * MINUTE }, () => {
     await setLabels(page, LABELS);
     await page.setInputFiles("#file-input", [join(ROOT, IMAGES[1])]);
     await settle(page, 5 * MINUTE);
+    // the hub picker: a preset fills the folder URL and states its download sizes; a typed URL
+    // is "Other" and has none
+    const hub = (repo) => `https://huggingface.co/${repo}/resolve/main/`;
+    await page.check('input[name="source"][value="hub"]');
+    assert.equal(await page.inputValue("#hub-preset"), hub("openai/clip-vit-base-patch32"));
+    await page.selectOption("#hub-preset", hub("google/siglip2-base-patch16-224"));
+    assert.equal(await page.inputValue("#hub-url"), hub("google/siglip2-base-patch16-224"));
+    assert.equal(await page.textContent("#hub-size"), "Download: 1.5 GB (f32). As f16 750 MB, as q8 ≈ 385 MB: " +
+      "webclip convert --dtype q8 writes them, to load from disk or your own URL. Text: multilingual.");
+    await page.fill("#hub-url", "https://example.org/my-clip/");
+    assert.equal(await page.inputValue("#hub-preset"), "");
+    assert.equal(await page.textContent("#hub-size"), "");
+    await page.selectOption("#hub-preset", hub("openai/clip-vit-base-patch32"));
+    await page.check('input[name="source"][value="shapes"]');
     const english = await pageWords(page);
     const en = await someWords(page);
     assert.equal(en.lang, "en");
@@ -403,6 +417,7 @@ describe("page on the CPU fallback", { timeout: 20 * MINUTE }, () => {
     assert.equal(ko.labelsInfo, "클래스 4개.");
     assert.equal(ko.status, "도형 세계 모델로 이미지 1개를 분류했습니다.");
     assert.equal(ko.placeholder, "예: a purple star");
+    assert.match(await page.textContent("#hub-size"), /^다운로드: 605 MB \(f32\)\. f16로는 303 MB, q8로는 155 MB: .+ 텍스트: 영어\.$/);
     assert.match(ko.dropzone, /^이미지 추가: /);
     assert.equal(ko.remove, "red_circle_0.png 삭제");
     // the user's words stay as they are: file names, labels, the textarea
