@@ -86,20 +86,15 @@ function selectedSource() {
   return el.form.querySelector('input[name="source"]:checked').value;
 }
 
-/** The preset whose URL the folder field holds (or "Other"), and its download sizes. A preset
- * with a hosted q8 form (`data-q8`: its URL) says so; the others say how to make one. */
+/** The preset whose URL the folder field holds (or "Other"), and its download sizes. */
 function syncPreset() {
   const url = el.hubUrl.value.trim();
-  const opt = [...el.hubPreset.options].find((o) => o.value && (o.value === url || o.dataset.q8 === url));
+  const opt = [...el.hubPreset.options].find((o) => o.value && o.value === url);
   el.hubPreset.value = opt ? opt.value : "";
-  if (!opt) {
-    el.hubSize.textContent = "";
-    return;
-  }
-  const d = opt.dataset;
-  el.hubSize.textContent = d.q8
-    ? `Download: ${d.f32} (f32); the q8 form, ${d.q8Size}, is hosted too. Text: ${d.langs}.`
-    : `Download: ${d.f32} (f32). As f16 ${d.f16}, as q8 ${d.q8Size}: webclip convert --dtype q8 writes them, to load from disk or your own URL. Text: ${d.langs}.`;
+  const d = opt?.dataset;
+  el.hubSize.textContent = d
+    ? `Download: ${d.f32} (f32). As f16 ${d.f16}, as q8 ${d.q8Size}: webclip convert --dtype q8 writes them, to load from disk or your own URL. Text: ${d.langs}.`
+    : "";
 }
 
 function showSourceOptions() {

@@ -327,10 +327,6 @@ export const KO_PATTERNS = [
     /^Download: (.+?) \(f32\)\. As f16 (.+?), as q8 (.+?): webclip convert --dtype q8 writes them, to load from disk or your own URL\. Text: (.+)\.$/,
     (m) => `다운로드: ${m[1]} (f32). f16로는 ${m[2]}, q8로는 ${m[3]}: webclip convert --dtype q8로 만들어 디스크나 직접 올린 URL에서 불러올 수 있습니다. 텍스트: ${LANGS[m[4]] ?? m[4]}.`,
   ],
-  [
-    /^Download: (.+?) \(f32\); the q8 form, (.+?), is hosted too\. Text: (.+)\.$/,
-    (m) => `다운로드: ${m[1]} (f32). ${m[2]}인 q8 형식도 올라와 있습니다. 텍스트: ${LANGS[m[3]] ?? m[3]}.`,
-  ],
   // app.js: the model, its loading, the badge
   [/^In use: (.+) \((\d+)-d embeddings\)\.$/, (m, s) => `사용 중: ${s(m[1])} (${m[2]}차원 임베딩).`],
   [

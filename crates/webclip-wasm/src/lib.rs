@@ -196,7 +196,6 @@ fn check_fits(config: &ClipConfig, device: &webclip::burn::tensor::Device, info:
 pub struct ModelLoader {
     load: Rc<std::cell::RefCell<Option<webclip::StreamingLoad>>>,
     info: DeviceInfo,
-    precision: PrecisionChoice,
 }
 
 #[wasm_bindgen]
@@ -224,7 +223,7 @@ impl ModelLoader {
         check_fits(load.config(), &device, &info)?;
         // Before the first byte: an f16 model's matrices go to the GPU as f16 as they arrive.
         let load = load.with_precision(precision).map_err(js_err)?;
-        Ok(ModelLoader { load: Rc::new(std::cell::RefCell::new(Some(load))), info, precision })
+        Ok(ModelLoader { load: Rc::new(std::cell::RefCell::new(Some(load))), info })
     }
 
     /// The next bytes of model.safetensors.
@@ -235,14 +234,13 @@ impl ModelLoader {
         }
     }
 
-    /// After the last chunk: the model (in the precision asked for).
+    /// After the last chunk: the model (in the precision asked for at `begin`).
     pub fn finish(&self) -> Promise {
         let load = self.load.borrow_mut().take();
-        let (info, precision) = (self.info.clone(), self.precision);
+        let info = self.info.clone();
         wasm_bindgen_futures::future_to_promise(async move {
             let load = load.ok_or_else(|| JsError::new("this loader has finished"))?;
             let clip = load.finish().await.map_err(js_err)?;
-            let clip = clip.with_precision(precision).map_err(js_err)?;
             Ok(Model { clip: Rc::new(clip), info }.into())
         })
     }

@@ -70,11 +70,7 @@ impl TrainerInner {
     /// An inference model made from the trainer's weights runs in the precision the model the
     /// trainer came from runs in (training itself is f32).
     fn like_base(&self, clip: Clip) -> Result<Clip, JsError> {
-        let choice = match self.base.precision() {
-            webclip::model::Precision::F16 => webclip::model::PrecisionChoice::F16,
-            webclip::model::Precision::F32 => webclip::model::PrecisionChoice::F32,
-        };
-        clip.with_precision(choice).map_err(js_err)
+        clip.with_precision(self.base.precision().into()).map_err(js_err)
     }
 
     /// The current weights as an inference model (f32), the trainer kept.

@@ -465,10 +465,7 @@ impl StreamingLoad {
         let model = ClipModel::build(&self.config, Box::new(self.source), &self.device)?;
         let clip =
             Clip::assemble(model, self.config, self.tokenizer, self.preprocess, &self.device, Naming::Hf).await?;
-        clip.with_precision(match self.precision {
-            Precision::F32 => PrecisionChoice::F32,
-            Precision::F16 => PrecisionChoice::F16,
-        })
+        clip.with_precision(self.precision.into())
     }
 }
 

@@ -224,7 +224,12 @@ fn random_models_are_deterministic() {
 
 /// Streams `weights` into a loader in chunks of the sizes in `sizes` (cycled).
 fn stream(files: &ModelFiles, weights: &[u8], sizes: &[usize]) -> webclip::Result<Clip> {
-    let mut load = Clip::begin_load(files, &cpu())?;
+    stream_as(files, weights, sizes, PrecisionChoice::F32)
+}
+
+/// [`stream`] into a model that runs in `precision`.
+fn stream_as(files: &ModelFiles, weights: &[u8], sizes: &[usize], precision: PrecisionChoice) -> webclip::Result<Clip> {
+    let mut load = Clip::begin_load(files, &cpu())?.with_precision(precision)?;
     let (mut at, mut i) = (0, 0);
     while at < weights.len() {
         let n = sizes[i % sizes.len()].min(weights.len() - at);
@@ -242,6 +247,14 @@ fn stream(files: &ModelFiles, weights: &[u8], sizes: &[usize]) -> webclip::Resul
 fn streamed_load_equals_whole_file() {
     let texts = ["a photo of a cat".to_string(), "고양이 사진".to_string()];
     let img = webclip::preprocess::decode(&read("images/chelsea.png")).unwrap();
+    // Both models give exactly the same text and image embeddings.
+    let same = |a: &Clip, b: &Clip, what: &str| {
+        let (ta, tb) = (a.embed_texts(&texts, None), b.embed_texts(&texts, None));
+        assert_eq!(pollster::block_on(ta).unwrap(), pollster::block_on(tb).unwrap(), "{what}: texts");
+        let (ia, ib) =
+            (a.embed_images(std::slice::from_ref(&img), None), b.embed_images(std::slice::from_ref(&img), None));
+        assert_eq!(pollster::block_on(ia).unwrap(), pollster::block_on(ib).unwrap(), "{what}: image");
+    };
     let q8 = {
         let clip = pollster::block_on(Clip::load(&model_files("siglip-tiny"), &cpu())).unwrap();
         let f = pollster::block_on(webclip::export::export_hf(&clip, webclip::export::WeightDtype::Q8)).unwrap();
@@ -265,12 +278,7 @@ fn streamed_load_equals_whole_file() {
         let whole = pollster::block_on(Clip::load(files, &cpu())).unwrap();
         for sizes in [&[1usize, 3, 7][..], &[4096], &[files.weights.len()]] {
             let streamed = stream(files, &files.weights, sizes).unwrap_or_else(|e| panic!("{name} {sizes:?}: {e}"));
-            let a = pollster::block_on(whole.embed_texts(&texts, None)).unwrap();
-            let b = pollster::block_on(streamed.embed_texts(&texts, None)).unwrap();
-            assert_eq!(a, b, "{name} {sizes:?}: texts");
-            let a = pollster::block_on(whole.embed_images(std::slice::from_ref(&img), None)).unwrap();
-            let b = pollster::block_on(streamed.embed_images(std::slice::from_ref(&img), None)).unwrap();
-            assert_eq!(a, b, "{name} {sizes:?}: image");
+            same(&whole, &streamed, &format!("{name} {sizes:?}"));
             assert_eq!(whole.scoring(), streamed.scoring());
         }
     }
@@ -279,18 +287,9 @@ fn streamed_load_equals_whole_file() {
     for (name, files) in [&cases[0], &cases[1], &cases[4]] {
         let whole =
             pollster::block_on(Clip::load(files, &cpu())).unwrap().with_precision(PrecisionChoice::F16).unwrap();
-        let mut load = Clip::begin_load(files, &cpu()).unwrap().with_precision(PrecisionChoice::F16).unwrap();
-        for chunk in files.weights.chunks(4093) {
-            load.push(chunk).unwrap();
-        }
-        let streamed = pollster::block_on(load.finish()).unwrap();
+        let streamed = stream_as(files, &files.weights, &[4093], PrecisionChoice::F16).unwrap();
         assert_eq!(streamed.precision(), webclip::model::Precision::F16, "{name}");
-        let a = pollster::block_on(whole.embed_texts(&texts, None)).unwrap();
-        let b = pollster::block_on(streamed.embed_texts(&texts, None)).unwrap();
-        assert_eq!(a, b, "{name} f16: texts");
-        let a = pollster::block_on(whole.embed_images(std::slice::from_ref(&img), None)).unwrap();
-        let b = pollster::block_on(streamed.embed_images(std::slice::from_ref(&img), None)).unwrap();
-        assert_eq!(a, b, "{name} f16: image");
+        same(&whole, &streamed, &format!("{name} f16"));
     }
     let mut late = Clip::begin_load(&cases[0].1, &cpu()).unwrap();
     late.push(&cases[0].1.weights[..16]).unwrap();

@@ -51,6 +51,17 @@ impl std::str::FromStr for PrecisionChoice {
     }
 }
 
+impl From<Precision> for PrecisionChoice {
+    /// The choice that resolves to `precision` on any device that can run it (to carry a
+    /// model's precision over to another model built on the same device).
+    fn from(precision: Precision) -> Self {
+        match precision {
+            Precision::F32 => PrecisionChoice::F32,
+            Precision::F16 => PrecisionChoice::F16,
+        }
+    }
+}
+
 impl std::fmt::Display for PrecisionChoice {
     /// The name [`FromStr`](std::str::FromStr) reads back.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
