@@ -18,6 +18,7 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use webclip::burn::tensor::{Device, Int, Tensor, TensorData};
 use webclip::loader::RandomSource;
+use webclip::model::cpu::{isa, profile as cpu_profile};
 use webclip::model::precision::cast_model;
 use webclip::model::{ClipModel, Precision, PrecisionChoice};
 use webclip::{ClipConfig, DeviceChoice};
@@ -42,6 +43,10 @@ pub struct BenchArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// CPU: also report where the time of a forward goes, per kind of op (GEMMs with their
+    /// GFLOP/s, attention, LayerNorm, patch embedding, the rest).
+    #[arg(long)]
+    profile: bool,
     /// Internal: run one scenario in this process.
     #[arg(long, hide = true)]
     child: Option<String>,
@@ -71,6 +76,24 @@ struct ScenarioResult {
     peak_rss_mib: Option<f64>,
     /// Device memory reserved by Burn's pool after the run (wgpu), MiB.
     device_reserved_mib: Option<f64>,
+    /// The CPU kernels' instruction set (`--cpu-isa`), on the CPU.
+    #[serde(default)]
+    cpu_isa: Option<String>,
+    /// `--profile`: per kind of op, per forward.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    profile: Option<Vec<ProfileRow>>,
+}
+
+/// One kind of op in a `--profile`d forward.
+#[derive(Serialize, Deserialize, Debug)]
+struct ProfileRow {
+    op: String,
+    /// Mean milliseconds per forward.
+    ms: f64,
+    /// Share of the forward's time.
+    share: f64,
+    /// Achieved GFLOP/s (ops that count their work).
+    gflops: Option<f64>,
 }
 
 fn vm_hwm_mib() -> Option<f64> {
@@ -151,11 +174,30 @@ impl Run<'_> {
         for _ in 1..self.args.warmup {
             forward()?;
         }
+        let cpu = self.device_name.starts_with("CPU");
+        cpu_profile::enable(self.args.profile && cpu);
         let t = Instant::now();
         for _ in 0..self.args.iters {
             forward()?;
         }
         let spf = t.elapsed().as_secs_f64() / self.args.iters.max(1) as f64;
+        cpu_profile::enable(false);
+        let iters = self.args.iters.max(1) as f64;
+        let profile = (self.args.profile && cpu).then(|| {
+            let mut rows: Vec<ProfileRow> = cpu_profile::totals()
+                .into_iter()
+                .map(|t| ProfileRow {
+                    op: t.op.name().into(),
+                    ms: t.seconds / iters * 1e3,
+                    share: t.seconds / iters / spf,
+                    gflops: (t.flops > 0.0).then(|| t.flops / t.seconds * 1e-9),
+                })
+                .collect();
+            let claimed: f64 = rows.iter().map(|r| r.ms).sum();
+            let rest = spf * 1e3 - claimed;
+            rows.push(ProfileRow { op: "other".into(), ms: rest, share: rest / (spf * 1e3), gflops: None });
+            rows
+        });
         Ok(ScenarioResult {
             scenario: self.name.to_string(),
             arch: self.args.arch.clone(),
@@ -169,6 +211,8 @@ impl Run<'_> {
             first_forward_seconds,
             peak_rss_mib: vm_hwm_mib(),
             device_reserved_mib: self.device.memory_pool_usage().map(|u| u.bytes_reserved as f64 / (1 << 20) as f64),
+            cpu_isa: cpu.then(|| isa::active().name().to_string()),
+            profile,
         })
     }
 }
@@ -247,7 +291,11 @@ pub fn run(args: BenchArgs, choice: DeviceChoice, precision: PrecisionChoice, re
         println!("{}", serde_json::to_string(&r).map_err(|e| CliError::Other(e.to_string()))?);
         return Ok(());
     }
-    let names: Vec<&str> = args.scenarios.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let mut names: Vec<&str> = args.scenarios.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    if names.contains(&"gemm") {
+        gemm_table(&args)?;
+        names.retain(|n| *n != "gemm");
+    }
     for n in &names {
         scenario_batch(n)?;
     }
@@ -263,6 +311,8 @@ pub fn run(args: BenchArgs, choice: DeviceChoice, precision: PrecisionChoice, re
             .args(["--quiet", "--device", &device_arg, "--precision", &precision_arg, "bench", "--child", n])
             .args(["--arch", &args.arch])
             .args(["--iters", &args.iters.to_string(), "--warmup", &args.warmup.to_string()])
+            .args(["--cpu-isa", isa::active().name()])
+            .args(args.profile.then_some("--profile"))
             .output()
             .map_err(|e| CliError::Other(format!("could not start the benchmark process: {e}")))?;
         if !out.status.success() {
@@ -274,11 +324,15 @@ pub fn run(args: BenchArgs, choice: DeviceChoice, precision: PrecisionChoice, re
         let r: ScenarioResult = serde_json::from_slice(&out.stdout)
             .map_err(|e| CliError::Other(format!("bench {n}: unreadable result ({e})")))?;
         if !args.json {
+            let device = match &r.cpu_isa {
+                Some(i) => format!("{} {i}", r.device),
+                None => r.device.clone(),
+            };
             println!(
-                "{:<11} {:<7} {:<28} {:<3} {:>9.2} items/s {:>9.1} ms/forward  first {:>7.2} s  peak RSS {:>7.0} MiB{}",
+                "{:<11} {:<7} {:<35} {:<3} {:>9.2} items/s {:>9.1} ms/forward  first {:>7.2} s  peak RSS {:>7.0} MiB{}",
                 r.arch,
                 r.scenario,
-                r.device,
+                device,
                 r.precision,
                 r.items_per_second,
                 r.seconds_per_forward * 1e3,
@@ -286,11 +340,63 @@ pub fn run(args: BenchArgs, choice: DeviceChoice, precision: PrecisionChoice, re
                 r.peak_rss_mib.unwrap_or(f64::NAN),
                 r.device_reserved_mib.map(|m| format!("  device pool {m:.0} MiB")).unwrap_or_default()
             );
+            for p in r.profile.iter().flatten() {
+                let gflops = p.gflops.map(|g| format!("{g:>7.1} GFLOP/s")).unwrap_or_default();
+                println!("    {:<16} {:>8.2} ms {:>6.1} %  {gflops}", p.op, p.ms, p.share * 100.0);
+            }
         }
         results.push(r);
     }
     if args.json {
         println!("{}", serde_json::to_string(&results).map_err(|e| CliError::Other(e.to_string()))?);
+    }
+    Ok(())
+}
+
+/// `--scenarios gemm`: the products of a ViT-B/32 forward (image batch 1 and 8, text batch 32;
+/// `[rows, in] · [in, out]`) and a large square one, timed alone, with webclip's kernels on every
+/// instruction set the CPU has and with Burn's CPU matmul (the `gemm` crate), fastest of the
+/// repetitions: the GFLOP/s the forward's GEMMs are measured against.
+fn gemm_table(args: &BenchArgs) -> Result<()> {
+    let device = Device::flex();
+    let shapes: [(&str, usize, usize, usize); 10] = [
+        ("img1 qkv/out", 50, 768, 768),
+        ("img1 fc1", 50, 768, 3072),
+        ("img1 fc2", 50, 3072, 768),
+        ("img8 qkv/out", 400, 768, 768),
+        ("img8 fc1", 400, 768, 3072),
+        ("img8 fc2", 400, 3072, 768),
+        ("txt32 qkv/out", 2464, 512, 512),
+        ("txt32 fc1", 2464, 512, 2048),
+        ("txt32 fc2", 2464, 2048, 512),
+        ("square 1536", 1536, 1536, 1536),
+    ];
+    let isas = isa::Isa::supported();
+    print!("{:<14} {:>17}", "shape", "m x k x n");
+    for i in &isas {
+        print!(" {:>9}", i.name());
+    }
+    println!(" {:>10}   (GFLOP/s)", "burn/gemm");
+    for (name, m, k, n) in shapes {
+        let a = webclip::rng::WeightInit::new(3).normal(m * k, 1.0);
+        let b = webclip::rng::WeightInit::new(4).normal(k * n, 0.05);
+        let flops = 2.0 * (m * k * n) as f64;
+        let reps = ((2e10 / flops) as usize).clamp(3, 200).min(args.iters.max(1) * 20);
+        print!("{name:<14} {:>17}", format!("{m}x{k}x{n}"));
+        for &i in &isas {
+            let secs = webclip::model::cpu::time_gemm(i, m, k, n, &a, &b, reps);
+            print!(" {:>9.1}", flops / secs * 1e-9);
+        }
+        let ta = Tensor::<2>::from_data(TensorData::new(a, [m, k]), &device);
+        let tb = Tensor::<2>::from_data(TensorData::new(b, [k, n]), &device);
+        let _ = sync_read(ta.clone().matmul(tb.clone()))?;
+        let mut best = f64::INFINITY;
+        for _ in 0..reps {
+            let t = Instant::now();
+            let _ = sync_read(ta.clone().matmul(tb.clone()))?;
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        println!(" {:>10.1}", flops / best * 1e-9);
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use webclip::model::PrecisionChoice;
+use webclip::model::cpu::Isa;
 use webclip::{Clip, DeviceChoice, Templates};
 
 use crate::progress::Reporter;
@@ -44,12 +45,20 @@ struct Cli {
     /// No progress or device messages on stderr.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// CPU kernels' instruction set: avx512, avx2 or baseline (sse2 / neon). Default: the best
+    /// the CPU has; a lower one tests or measures that path. Also WEBCLIP_CPU_ISA.
+    #[arg(long, global = true, value_parser = parse_isa)]
+    cpu_isa: Option<Isa>,
     #[command(subcommand)]
     command: Command,
 }
 
 fn parse_device(s: &str) -> std::result::Result<DeviceChoice, String> {
     s.parse().map_err(|e: webclip::Error| e.to_string())
+}
+
+fn parse_isa(s: &str) -> std::result::Result<Isa, String> {
+    Isa::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_precision(s: &str) -> std::result::Result<PrecisionChoice, String> {
@@ -264,6 +273,9 @@ fn embed_paths(clip: &Clip, paths: &[PathBuf], rep: &mut Reporter) -> Result<Vec
 
 fn run(cli: Cli) -> Result<()> {
     let mut rep = Reporter::new(cli.quiet);
+    if let Some(isa) = cli.cpu_isa {
+        webclip::model::cpu::isa::force(Some(isa))?;
+    }
     match cli.command {
         Command::Embed { model, images, texts, json } => {
             if images.is_empty() && texts.is_empty() {

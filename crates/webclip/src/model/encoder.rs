@@ -18,7 +18,7 @@ use burn::tensor::module::{attention, layer_norm};
 use burn::tensor::ops::AttentionModuleOptions;
 use burn::tensor::{Bool, Int, Tensor, activation};
 
-use super::cpu;
+use super::cpu::{self, Op};
 use crate::config::Activation;
 
 /// LayerNorm with HF's parameter names (`weight`, `bias`).
@@ -35,7 +35,16 @@ pub struct LayerNorm {
 impl LayerNorm {
     /// `[..., d]` → `[..., d]`, normalised over the last axis.
     pub fn forward<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
+        cpu::profile::timed(Op::LayerNorm, 0, || self.forward_inner(x))
+    }
+
+    fn forward_inner<const D: usize>(&self, x: Tensor<D>) -> Tensor<D> {
         let weight = self.weight.val();
+        if cpu::applies_to(&x)
+            && let Some(y) = cpu::layer_norm(&x, &weight, &self.bias.val(), self.eps)
+        {
+            return y;
+        }
         let dtype = x.dtype();
         if dtype == weight.dtype() {
             return layer_norm(x, weight, Some(self.bias.val()), self.eps);
@@ -93,10 +102,10 @@ fn activate<const D: usize>(h: Tensor<D>, act: Activation) -> Tensor<D> {
     }
 }
 
-/// `act(x·W + b)` on rows `[n, in]` → `[n, out]`.
-fn linear(x: Tensor<2>, lin: &Linear, act: Option<Activation>, fused: bool) -> Tensor<2> {
-    if fused {
-        return cpu::linear_act(x, lin, act).unwrap_or_else(|u| unfused(u, lin, act));
+/// `act(x·W + b)` on rows `[n, in]` → `[n, out]`; `op` names it in a CPU profile.
+pub(crate) fn linear(x: Tensor<2>, lin: &Linear, act: Option<Activation>, fused: bool, op: Op) -> Tensor<2> {
+    if fused && let Some(y) = cpu::linear_act(&x, lin, act, op) {
+        return y;
     }
     let y = lin.forward(x);
     match act {
@@ -106,35 +115,19 @@ fn linear(x: Tensor<2>, lin: &Linear, act: Option<Activation>, fused: bool) -> T
 }
 
 /// `residual + x·W + b` on rows.
-fn linear_residual(x: Tensor<2>, lin: &Linear, residual: Tensor<2>, fused: bool) -> Tensor<2> {
-    if fused {
-        return cpu::linear_residual(x, lin, residual).unwrap_or_else(|u| unfused(u, lin, None));
+fn linear_residual(x: Tensor<2>, lin: &Linear, residual: Tensor<2>, fused: bool, op: Op) -> Tensor<2> {
+    if fused && let Some(y) = cpu::linear_residual(&x, lin, &residual, op) {
+        return y;
     }
     residual + lin.forward(x)
-}
-
-/// What a fused CPU epilogue would have done, with tensor ops (see [`cpu::Unfused`]).
-fn unfused(u: Box<cpu::Unfused>, lin: &Linear, act: Option<Activation>) -> Tensor<2> {
-    let y = match &lin.bias {
-        Some(b) => u.xw + b.val().unsqueeze_dim(0),
-        None => u.xw,
-    };
-    let y = match act {
-        Some(a) => activate(y, a),
-        None => y,
-    };
-    match u.residual {
-        Some(r) => r + y,
-        None => y,
-    }
 }
 
 impl Mlp {
     /// `fc2(act(fc1(x)))` on rows `[n, d]` → `[n, d]` (fused on the CPU backend).
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         let fused = cpu::applies_to(&x);
-        let h = linear(x, &self.fc1, Some(self.act), fused);
-        linear(h, &self.fc2, None, fused)
+        let h = linear(x, &self.fc1, Some(self.act), fused, Op::Fc1);
+        linear(h, &self.fc2, None, fused, Op::Fc2)
     }
 }
 
@@ -142,8 +135,8 @@ impl EncoderLayer {
     /// The MLP half with its residual: rows `[n, d]` → `[n, d]`.
     fn mlp_block(&self, x: Tensor<2>, fused: bool) -> Tensor<2> {
         let h = self.layer_norm2.forward(x.clone());
-        let h = linear(h, &self.mlp.fc1, Some(self.mlp.act), fused);
-        linear_residual(h, &self.mlp.fc2, x, fused)
+        let h = linear(h, &self.mlp.fc1, Some(self.mlp.act), fused, Op::Fc1);
+        linear_residual(h, &self.mlp.fc2, x, fused, Op::Fc2)
     }
 
     /// `[batch, tokens, d]` → `[batch, tokens, d]`. `causal` masks future tokens (text tower);
@@ -156,13 +149,22 @@ impl EncoderLayer {
         let (heads, hd) = (a.num_heads, d / a.num_heads);
         let x = x.reshape([b * t, d]);
         let h = self.layer_norm1.forward(x.clone());
-        let split = |y: Tensor<2>| y.reshape([b, t, heads, hd]).swap_dims(1, 2);
-        let q = split(linear(h.clone(), &a.q_proj, None, fused));
-        let k = split(linear(h.clone(), &a.k_proj, None, fused));
-        let v = split(linear(h, &a.v_proj, None, fused));
-        let options = AttentionModuleOptions { is_causal: causal, ..Default::default() };
-        let o = attention(q, k, v, None, None, options).swap_dims(1, 2).reshape([b * t, d]);
-        let x = linear_residual(o, &a.out_proj, x, fused);
+        let q = linear(h.clone(), &a.q_proj, None, fused, Op::Qkv);
+        let k = linear(h.clone(), &a.k_proj, None, fused, Op::Qkv);
+        let v = linear(h, &a.v_proj, None, fused, Op::Qkv);
+        let mask = if causal { cpu::Mask::Causal } else { cpu::Mask::None };
+        let o = match fused.then(|| cpu::attention_rows(&q, &k, &v, b, t, t, heads, mask)).flatten() {
+            Some(o) => o,
+            None => {
+                let split = |y: Tensor<2>| y.reshape([b, t, heads, hd]).swap_dims(1, 2);
+                let options = AttentionModuleOptions { is_causal: causal, ..Default::default() };
+                let o = cpu::profile::timed(Op::Attention, 4 * b * t * t * d, || {
+                    attention(split(q), split(k), split(v), None, None, options)
+                });
+                o.swap_dims(1, 2).reshape([b * t, d])
+            }
+        };
+        let x = linear_residual(o, &a.out_proj, x, fused, Op::AttnOut);
         self.mlp_block(x, fused).reshape([b, t, d])
     }
 
@@ -179,17 +181,34 @@ impl EncoderLayer {
         let x = x.reshape([b * t, d]);
         let h = self.layer_norm1.forward(x.clone());
         let x_sel = x.select(0, flat.clone()); // [b, d]
-        let q = linear(h.clone().select(0, flat), &a.q_proj, None, fused).reshape([b, 1, heads, hd]).swap_dims(1, 2);
-        let split = |y: Tensor<2>| y.reshape([b, t, heads, hd]).swap_dims(1, 2);
-        let k = split(linear(h.clone(), &a.k_proj, None, fused));
-        let v = split(linear(h, &a.v_proj, None, fused));
-        // Causal for a single query at position p: keys after p are masked.
-        let mask: Option<Tensor<4, Bool>> = causal.then(|| {
-            let keys = Tensor::<1, Int>::arange(0..t as i64, &device).reshape([1, t]);
-            keys.greater(rows.reshape([b, 1])).reshape([b, 1, 1, t]).expand([b, heads, 1, t])
+        let q = linear(h.clone().select(0, flat), &a.q_proj, None, fused, Op::Qkv);
+        let k = linear(h.clone(), &a.k_proj, None, fused, Op::Qkv);
+        let v = linear(h, &a.v_proj, None, fused, Op::Qkv);
+        let on_host = fused.then(|| {
+            if !causal {
+                return cpu::attention_rows(&q, &k, &v, b, 1, t, heads, cpu::Mask::None);
+            }
+            let pos = rows.clone().into_data().convert::<i64>().try_into_vec::<i64>().ok()?;
+            let pos: Vec<usize> = pos.into_iter().map(|p| p.clamp(0, t as i64 - 1) as usize).collect();
+            cpu::attention_rows(&q, &k, &v, b, 1, t, heads, cpu::Mask::CausalAt(&pos))
         });
-        let o = attention(q, k, v, mask, None, AttentionModuleOptions::default()).reshape([b, d]);
-        let x = linear_residual(o, &a.out_proj, x_sel, fused);
+        let o = match on_host.flatten() {
+            Some(o) => o,
+            None => {
+                let q = q.reshape([b, 1, heads, hd]).swap_dims(1, 2);
+                let split = |y: Tensor<2>| y.reshape([b, t, heads, hd]).swap_dims(1, 2);
+                // Causal for a single query at position p: keys after p are masked.
+                let mask: Option<Tensor<4, Bool>> = causal.then(|| {
+                    let keys = Tensor::<1, Int>::arange(0..t as i64, &device).reshape([1, t]);
+                    keys.greater(rows.reshape([b, 1])).reshape([b, 1, 1, t]).expand([b, heads, 1, t])
+                });
+                let o = cpu::profile::timed(Op::Attention, 4 * b * t * d, || {
+                    attention(q, split(k), split(v), mask, None, AttentionModuleOptions::default())
+                });
+                o.reshape([b, d])
+            }
+        };
+        let x = linear_residual(o, &a.out_proj, x_sel, fused, Op::AttnOut);
         self.mlp_block(x, fused)
     }
 }

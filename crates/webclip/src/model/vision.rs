@@ -103,11 +103,26 @@ impl VisionTransformer {
         // [b, c, gh, ph, gw, pw] → [b, gh, gw, c, ph, pw] → [b, gh*gw, c*ph*pw]
         let patches =
             pixels.reshape([b, c, gh, ph, gw, pw]).permute([0, 2, 4, 1, 3, 5]).reshape([b, gh * gw, c * ph * pw]);
-        let kernel = weight.reshape([d, c * ph * pw]).transpose(); // [c*ph*pw, d]
-        let mut x = patches.matmul(kernel.unsqueeze_dim::<3>(0)); // [b, n, d]
-        if let Some(bias) = &self.embeddings.patch_embedding.bias {
-            x = x + bias.val().reshape([1, 1, d]);
-        }
+        let flops = 2 * b * gh * gw * c * ph * pw * d;
+        let bias = self.embeddings.patch_embedding.bias.as_ref().map(|p| p.val());
+        let weight = weight.reshape([d, c * ph * pw]); // [d, c*ph*pw]
+        let on_host = super::cpu::applies_to(&patches)
+            .then(|| {
+                let rows = patches.clone().reshape([b * gh * gw, c * ph * pw]);
+                super::cpu::linear_transposed(&rows, &weight, bias.as_ref(), super::cpu::Op::PatchEmbed)
+            })
+            .flatten();
+        let mut x = match on_host {
+            Some(x) => x.reshape([b, gh * gw, d]),
+            None => {
+                let kernel = weight.transpose().unsqueeze_dim::<3>(0); // [1, c*ph*pw, d]
+                let x = super::cpu::profile::timed(super::cpu::Op::PatchEmbed, flops, || patches.matmul(kernel));
+                match bias {
+                    Some(bias) => x + bias.reshape([1, 1, d]),
+                    None => x,
+                }
+            }
+        };
         if let Some(cls) = &self.embeddings.class_embedding {
             x = Tensor::cat(vec![cls.val().reshape([1, 1, d]).expand([b, 1, d]), x], 1);
         }
