@@ -215,18 +215,26 @@ fn load(model: &Path, device: DeviceChoice, precision: PrecisionChoice, rep: &mu
         // HF folders stream: each tensor goes to the device as it is read, so the file and
         // the weights are never in memory together.
         Some(path) => {
-            use std::io::Read;
             let mut load = Clip::begin_load(&files, &dev).map_err(in_model)?.with_precision(precision)?;
-            let mut file =
-                std::fs::File::open(&path).map_err(|e| CliError::File(path.clone(), files::io_reason(&e)))?;
-            let mut chunk = vec![0u8; 8 << 20];
-            loop {
-                let n = file.read(&mut chunk).map_err(|e| CliError::File(path.clone(), files::io_reason(&e)))?;
-                if n == 0 {
-                    break;
-                }
-                load.push(&chunk[..n]).map_err(in_model)?;
+            let file = std::fs::File::open(&path).map_err(|e| CliError::File(path.clone(), files::io_reason(&e)))?;
+            // SAFETY: the map is read-only and dropped before this function returns; a file
+            // truncated by another process meanwhile would fault (SIGBUS) rather than be
+            // misread, as for every program that maps model files (PyTorch's safetensors too).
+            let map =
+                unsafe { memmap2::Mmap::map(&file) }.map_err(|e| CliError::File(path.clone(), files::io_reason(&e)))?;
+            let _ = map.advise(memmap2::Advice::Sequential);
+            // Tensors are converted straight from the mapped pages, 64 MiB at a time, and each
+            // range is released from this process once used, so the file's pages and the
+            // weights made from them are never resident together.
+            const STEP: usize = 64 << 20;
+            for (i, chunk) in map.chunks(STEP).enumerate() {
+                load.push(chunk).map_err(in_model)?;
+                // SAFETY: a private read-only file mapping: dropped pages read back from the
+                // file if touched again (they are not).
+                let _ =
+                    unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, i * STEP, chunk.len()) };
             }
+            drop(map);
             pollster::block_on(load.finish()).map_err(in_model)?
         }
         None => pollster::block_on(Clip::load(&files, &dev)).map_err(in_model)?,
@@ -254,20 +262,38 @@ fn probe_images(paths: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
-/// Decodes and embeds images a batch at a time: only one batch of decoded photos is ever in
-/// memory, however many paths are given.
+/// Decodes and embeds images a batch at a time: only two batches of photos are ever in memory
+/// (the one the model runs and the next), however many paths are given. A second thread reads,
+/// decodes and preprocesses the next batch while the model runs the current one, so file
+/// reading and image decoding take no time of their own.
 fn embed_paths(clip: &Clip, paths: &[PathBuf], rep: &mut Reporter) -> Result<Vec<Vec<f32>>> {
     let mut out = Vec::with_capacity(paths.len());
-    for chunk in paths.chunks(clip.image_batch.max(1)) {
-        let mut imgs = Vec::with_capacity(chunk.len());
+    let prepare = |chunk: &[PathBuf]| -> Result<Vec<f32>> {
+        let mut pixels = Vec::new();
         for p in chunk {
-            imgs.push(
-                webclip::preprocess::decode(&read_file(p)?).map_err(|e| CliError::File(p.clone(), e.to_string()))?,
-            );
+            let img =
+                webclip::preprocess::decode(&read_file(p)?).map_err(|e| CliError::File(p.clone(), e.to_string()))?;
+            pixels.extend(clip.prepare_image(&img));
         }
-        out.extend(pollster::block_on(clip.embed_images(&imgs, None))?);
-        rep.progress("embedding images", out.len(), paths.len());
-    }
+        Ok(pixels)
+    };
+    std::thread::scope(|s| -> Result<()> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Result<Vec<f32>>)>(1);
+        s.spawn(move || {
+            for chunk in paths.chunks(clip.image_batch.max(1)) {
+                let prepared = prepare(chunk);
+                let failed = prepared.is_err();
+                if tx.send((chunk.len(), prepared)).is_err() || failed {
+                    return;
+                }
+            }
+        });
+        for (n, pixels) in rx {
+            out.extend(pollster::block_on(clip.embed_pixels(pixels?, n))?);
+            rep.progress("embedding images", out.len(), paths.len());
+        }
+        Ok(())
+    })?;
     Ok(out)
 }
 

@@ -300,15 +300,32 @@ impl Clip {
             for img in chunk {
                 pixels.extend(preprocess::preprocess(img, &self.preprocess));
             }
-            let x = Tensor::<4>::from_data(TensorData::new(pixels, [chunk.len(), 3, h, w]), &self.device)
-                .cast(self.precision.dtype());
-            let feats = self.finite(read_f32(self.model.image_features(x)).await?, "an image")?;
-            out.extend(rows(feats, self.config.projection_dim));
+            out.extend(self.embed_pixels(pixels, chunk.len()).await?);
             if let Some(p) = progress.as_mut() {
                 p(out.len(), images.len());
             }
         }
         Ok(out)
+    }
+
+    /// Image embeddings of `n` images already preprocessed ([`Clip::prepare_image`], one after
+    /// the other: `[n, 3, H, W]`), as one batch: for callers that prepare the next batch while
+    /// this one runs.
+    pub async fn embed_pixels(&self, pixels: Vec<f32>, n: usize) -> Result<Vec<Vec<f32>>> {
+        let [h, w] = self.config.vision.image_size;
+        if pixels.len() != n * 3 * h * w {
+            return Err(Error::InvalidInput(format!(
+                "{} pixel values are not {n} preprocessed {h}×{w} images",
+                pixels.len()
+            )));
+        }
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let x =
+            Tensor::<4>::from_data(TensorData::new(pixels, [n, 3, h, w]), &self.device).cast(self.precision.dtype());
+        let feats = self.finite(read_f32(self.model.image_features(x)).await?, "an image")?;
+        Ok(rows(feats, self.config.projection_dim))
     }
 
     /// Projected, unnormalised text embeddings (HF `get_text_features`), in input order, through

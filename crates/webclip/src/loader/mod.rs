@@ -273,10 +273,42 @@ pub(crate) fn dtype_name(d: Dtype) -> String {
     format!("{d:?}")
 }
 
+/// Little-endian f32 bytes as f32 values: on little-endian machines a plain copy (split over
+/// the cores natively for large tensors: the copy out of the page cache is most of a model
+/// load), else a conversion per value.
+fn f32_from_le(data: &[u8]) -> Vec<f32> {
+    let n = data.len() / 4;
+    if cfg!(target_endian = "big") {
+        return data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+    }
+    let mut out: Vec<f32> = Vec::with_capacity(n);
+    let copy = |dst: &mut [std::mem::MaybeUninit<f32>], src: &[u8]| {
+        // SAFETY: `dst` has room for `src.len() / 4` values, every bit pattern is an f32, and a
+        // byte copy has no alignment requirement.
+        unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr().cast::<u8>(), src.len()) }
+    };
+    let spare = &mut out.spare_capacity_mut()[..n];
+    let src = &data[..n * 4];
+    #[cfg(not(target_arch = "wasm32"))]
+    if n >= 1 << 20 {
+        let half = n / 2;
+        let (d0, d1) = spare.split_at_mut(half);
+        let (s0, s1) = src.split_at(half * 4);
+        rayon::join(|| copy(d0, s0), || copy(d1, s1));
+    } else {
+        copy(spare, src);
+    }
+    #[cfg(target_arch = "wasm32")]
+    copy(spare, src);
+    // SAFETY: the first `n` values were written above.
+    unsafe { out.set_len(n) };
+    out
+}
+
 /// Converts little-endian f32/f16/bf16 bytes to f32.
 pub(crate) fn to_f32(key: &str, dtype: Dtype, data: &[u8]) -> Result<Vec<f32>> {
     Ok(match dtype {
-        Dtype::F32 => data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        Dtype::F32 => f32_from_le(data),
         Dtype::F16 => {
             let table = f16_table();
             data.chunks_exact(2).map(|c| table[u16::from_le_bytes([c[0], c[1]]) as usize]).collect()

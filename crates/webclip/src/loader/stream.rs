@@ -129,6 +129,16 @@ impl StreamingSource {
 
     /// The next bytes of the file.
     pub fn push(&mut self, chunk: &[u8]) -> Result<()> {
+        // A first chunk that holds the header and more: the header alone takes the buffered
+        // path, the rest the zero-copy one.
+        if matches!(self.state, State::Header) && self.buf.is_empty() && chunk.len() >= 8 {
+            let end = header_len(chunk)?.saturating_add(8);
+            if (chunk.len() as u64) > end {
+                let (header, rest) = chunk.split_at(end as usize);
+                self.push(header)?;
+                return self.push(rest);
+            }
+        }
         self.received += chunk.len() as u64;
         if let Some(total) = self.total
             && self.received > total
@@ -138,11 +148,23 @@ impl StreamingSource {
                 self.received
             )));
         }
+        if self.buf.is_empty() && matches!(self.state, State::Data { .. }) {
+            // Nothing pending: tensors are converted straight from the caller's bytes (a whole
+            // memory-mapped file natively), and only the tail of an unfinished one is kept.
+            let used = self.drain_from(chunk)?;
+            self.buf.extend_from_slice(&chunk[used..]);
+            return Ok(());
+        }
         self.buf.extend_from_slice(chunk);
         if matches!(self.state, State::Header) && !self.read_header()? {
             return Ok(());
         }
-        self.drain()
+        let buf = std::mem::take(&mut self.buf);
+        let used = self.drain_from(&buf);
+        self.buf = buf;
+        let used = used?;
+        self.buf.drain(..used);
+        Ok(())
     }
 
     /// After the last chunk: every tensor must have arrived.
@@ -232,14 +254,17 @@ impl StreamingSource {
             && matches!(self.plan.get(&e.key), Some((shape, Layout::AsIs)) if shape == &e.shape)
     }
 
-    /// Converts and uploads every tensor whose bytes are all in, converts what has arrived of
-    /// an early-converted one, and drops the bytes used.
-    fn drain(&mut self) -> Result<()> {
+    /// Converts and uploads every tensor whose bytes are all in `data` (the bytes from `buf_at`
+    /// on), converts what has arrived of an early-converted one, and returns how many bytes of
+    /// `data` are used up.
+    fn drain_from(&mut self, data: &[u8]) -> Result<usize> {
         let State::Data { mut next } = self.state else {
-            return Ok(());
+            return Ok(0);
         };
+        let start = self.buf_at;
+        let have = start + data.len() as u64;
+        let at = |pos: u64| (pos - start) as usize;
         while let Some(e) = self.entries.get(next).cloned() {
-            let have = self.buf_at + self.buf.len() as u64;
             if self.converts_early(&e) {
                 let size = e.dtype.bitsize() as u64 / 8;
                 let to = e.end.min(have);
@@ -248,9 +273,9 @@ impl StreamingSource {
                     if self.partial.is_empty() {
                         self.partial.reserve_exact(((e.end - e.start) / size) as usize);
                     }
-                    let values = to_f32(&e.key, e.dtype, &self.buf[..whole as usize])?;
+                    let bytes = &data[at(self.buf_at)..at(self.buf_at + whole)];
+                    let values = to_f32(&e.key, e.dtype, bytes)?;
                     self.partial.extend_from_slice(&values);
-                    self.buf.drain(..whole as usize);
                     self.buf_at += whole;
                 }
                 if self.buf_at < e.end {
@@ -264,29 +289,26 @@ impl StreamingSource {
             if e.end > have {
                 break;
             }
-            let lo = (e.start - self.buf_at) as usize;
-            let hi = (e.end - self.buf_at) as usize;
-            self.arrived(&e, lo, hi)?;
-            self.buf.drain(..hi);
-            self.buf_at += hi as u64;
+            self.arrived(&e, &data[at(e.start)..at(e.end)])?;
+            self.buf_at = e.end;
             next += 1;
         }
         self.state = State::Data { next };
-        Ok(())
+        Ok(at(self.buf_at))
     }
 
-    /// One complete tensor at `buf[lo..hi]`.
-    fn arrived(&mut self, e: &Entry, lo: usize, hi: usize) -> Result<()> {
+    /// One complete tensor, `bytes`.
+    fn arrived(&mut self, e: &Entry, bytes: &[u8]) -> Result<()> {
         if ignorable(&e.key) {
             return Ok(());
         }
         if let Some(base) = e.key.strip_suffix("_scale")
             && self.plan.contains_key(base)
         {
-            let scales = to_f32(&e.key, e.dtype, &self.buf[lo..hi])?;
+            let scales = to_f32(&e.key, e.dtype, bytes)?;
             if let Some(q) = self.waiting_q8.remove(base) {
-                let bytes = self.waiting_bytes.remove(base).unwrap_or_default();
-                let values = dequantize(&q.key, &q.shape, &bytes, &scales)?;
+                let waiting = self.waiting_bytes.remove(base).unwrap_or_default();
+                let values = dequantize(&q.key, &q.shape, &waiting, &scales)?;
                 self.upload(&q, values)?;
             } else {
                 self.scales.insert(base.to_string(), scales);
@@ -299,19 +321,19 @@ impl StreamingSource {
         }
         let values = match e.dtype {
             Dtype::I8 => match self.scales.remove(&e.key) {
-                Some(scales) => dequantize(&e.key, &e.shape, &self.buf[lo..hi], &scales)?,
+                Some(scales) => dequantize(&e.key, &e.shape, bytes, &scales)?,
                 None => {
                     self.waiting_q8.insert(e.key.clone(), e.clone());
-                    self.waiting_bytes.insert(e.key.clone(), self.buf[lo..hi].to_vec());
+                    self.waiting_bytes.insert(e.key.clone(), bytes.to_vec());
                     return Ok(());
                 }
             },
             Dtype::F32 | Dtype::F16 | Dtype::BF16 => match self.plan.get(&e.key) {
                 Some((want, Layout::Transpose)) if want == &e.shape && want.len() == 2 => {
-                    let values = to_f32_transposed(&e.key, e.dtype, &self.buf[lo..hi], want[0], want[1])?;
+                    let values = to_f32_transposed(&e.key, e.dtype, bytes, want[0], want[1])?;
                     return self.upload_laid_out(e, values);
                 }
-                _ => to_f32(&e.key, e.dtype, &self.buf[lo..hi])?,
+                _ => to_f32(&e.key, e.dtype, bytes)?,
             },
             other => return Err(Error::UnsupportedDtype { key: e.key.clone(), dtype: dtype_name(other) }),
         };

@@ -82,10 +82,15 @@ impl ClipModel {
         config: &ClipConfig,
         device: &Device,
     ) -> Result<std::collections::BTreeMap<String, (Vec<usize>, Layout)>> {
-        struct Record(std::collections::BTreeMap<String, Vec<usize>>);
+        /// Records what the builder asks for: the shape, and the layout the source must
+        /// deliver (`Builder::source_layout`).
+        struct Record(std::collections::BTreeMap<String, (Vec<usize>, Layout)>);
         impl WeightSource for Record {
-            fn take(&mut self, key: &str, shape: &[usize], _: Init) -> Result<Option<Vec<f32>>> {
-                self.0.insert(key.to_string(), shape.to_vec());
+            fn take_device(&mut self, key: &str, shape: &[usize], layout: Layout) -> Result<Option<Tensor<1>>> {
+                self.0.insert(key.to_string(), (shape.to_vec(), layout));
+                Ok(None)
+            }
+            fn take(&mut self, _: &str, _: &[usize], _: Init) -> Result<Option<Vec<f32>>> {
                 Ok(None)
             }
             fn finish(self: Box<Self>) -> Result<()> {
@@ -93,19 +98,11 @@ impl ClipModel {
             }
         }
         let mut rec = Record(Default::default());
-        let layouts = {
+        {
             let mut b = Builder::new(&mut rec, device);
             Self::build_parts(config, &mut b)?;
-            b.into_layouts()
-        };
-        Ok(rec
-            .0
-            .into_iter()
-            .map(|(k, s)| {
-                let l = layouts.get(&k);
-                (k, (s, l))
-            })
-            .collect())
+        }
+        Ok(rec.0)
     }
 
     /// HF `get_image_features`: `pixels` `[batch, 3, H, W]` → projected, unnormalised `[batch, E]`.

@@ -52,15 +52,8 @@ pub(crate) enum BLayout {
     Cols { ld: usize },
 }
 
-/// `c = epilogue(a · b)`: `a` `[m, k]`, `b` `[k, n]`, `c` `[m, n]`, row-major and contiguous.
-/// Runs on the instruction set [`super::isa::active`] names, on every core natively.
-///
-/// Panics if a slice is shorter than its shape says (the callers pass tensors of those shapes).
-pub(crate) fn gemm(m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], epi: Epilogue) {
-    gemm_with(super::isa::active(), m, k, n, a, b, c, epi)
-}
-
-/// [`gemm`] on a given instruction set (benchmarks and tests compare them).
+/// `c = epilogue(a · b)` on `isa`: `a` `[m, k]`, `b` `[k, n]`, `c` `[m, n]`, row-major and
+/// contiguous, on every core (benchmarks and tests; the model calls [`Gemm::run`]).
 pub(crate) fn gemm_with(isa: Isa, m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], epi: Epilogue) {
     let job = Gemm { m, k, n, a, lda: k, b, b_layout: BLayout::Rows { ld: n }, ldc: n };
     job.run(isa, c, epi, true)

@@ -83,12 +83,12 @@ fn linear(
     op: Op,
 ) -> Option<Tensor<2>> {
     let [m, k] = x.dims();
-    let w = lin.weight.val();
-    let [wk, n] = w.dims();
+    let [wk, n] = lin.weight.dims();
     if wk != k {
         return None;
     }
-    let (x, w) = (host(x.clone())?, host(w)?);
+    let x = host(x.clone())?;
+    let (w, b_layout) = weight_host(lin.weight.val())?;
     let bias = match &lin.bias {
         Some(b) => Some(host(b.val())?),
         None => None,
@@ -110,9 +110,28 @@ fn linear(
         },
     };
     let mut out = vec![0f32; m * n];
-    let (xs, ws) = (x.as_slice::<f32>()?, w.as_slice::<f32>()?);
-    profile::timed(op, 2 * m * k * n, || gemm::gemm(m, k, n, xs, ws, &mut out, epi));
+    let a = x.as_slice::<f32>()?;
+    let b = w.storage::<f32>().get(..k * n)?;
+    let g = gemm::Gemm { m, k, n, a, lda: k, b, b_layout, ldc: n };
+    profile::timed(op, 2 * m * k * n, || g.run(isa::active(), &mut out, epi, true));
     Some(from_host(out, [m, n]))
+}
+
+/// A weight, logically `[k, n]`, as host memory and how it lies there: the transposed view of a
+/// `[n, k]` matrix as stored in the checkpoint (how the CPU builder holds Linear weights, see
+/// `super::build`), or `[k, n]` rows (after training, or a copy of any other view).
+fn weight_host(w: Tensor<2>) -> Option<(FlexTensor, gemm::BLayout)> {
+    let [k, n] = w.dims();
+    let t = w.try_into_primitive::<Flex>().ok()?;
+    if t.dtype() != burn::tensor::DType::F32 {
+        return None;
+    }
+    let layout = t.layout();
+    if layout.start_offset() == 0 && layout.strides() == [1, k as isize] {
+        return Some((t, gemm::BLayout::Cols { ld: k }));
+    }
+    let t = if t.as_slice::<f32>().is_some() { t } else { t.to_contiguous() };
+    Some((t, gemm::BLayout::Rows { ld: n }))
 }
 
 /// Multi-head attention on the projections' rows (`q` `[batch · tq, d]`, `k`, `v`
