@@ -52,6 +52,8 @@ def child(model, n):
             out.append(m.get_image_features(pixel_values=pix))
         t = tok(texts, padding=True, truncation=True, max_length=77, return_tensors="pt")
         out.append(m.get_text_features(**t))
+    # transformers 5 returns a model output whose pooler_output holds the projected features.
+    out = [x if torch.is_tensor(x) else x.pooler_output for x in out]
     print(sum(int(x.shape[0]) for x in out))
 
 

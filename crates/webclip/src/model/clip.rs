@@ -82,8 +82,7 @@ impl ClipModel {
         config: &ClipConfig,
         device: &Device,
     ) -> Result<std::collections::BTreeMap<String, (Vec<usize>, Layout)>> {
-        /// Records what the builder asks for: the shape, and the layout the source must
-        /// deliver (`Builder::source_layout`).
+        /// Records what the builder asks for: the shape and the layout the source delivers.
         struct Record(std::collections::BTreeMap<String, (Vec<usize>, Layout)>);
         impl WeightSource for Record {
             fn take_device(&mut self, key: &str, shape: &[usize], layout: Layout) -> Result<Option<Tensor<1>>> {

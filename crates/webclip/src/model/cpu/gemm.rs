@@ -54,6 +54,8 @@ pub(crate) enum BLayout {
 
 /// `c = epilogue(a · b)` on `isa`: `a` `[m, k]`, `b` `[k, n]`, `c` `[m, n]`, row-major and
 /// contiguous, on every core (benchmarks and tests; the model calls [`Gemm::run`]).
+#[allow(clippy::too_many_arguments)]
+#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
 pub(crate) fn gemm_with(isa: Isa, m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], epi: Epilogue) {
     let job = Gemm { m, k, n, a, lda: k, b, b_layout: BLayout::Rows { ld: n }, ldc: n };
     job.run(isa, c, epi, true)
@@ -324,21 +326,23 @@ fn pack_b<K: Kernel>(b: &[f32], layout: BLayout, pc: usize, kc: usize, jc: usize
             }
         }
         BLayout::Cols { ld } => {
+            // A transpose: each step `kk` writes one contiguous row of the panel from the `NR`
+            // source rows, whose cache lines stay in L1 for 16 steps (reading a source row at a
+            // time instead scatters the writes, measured 1.3× slower at batch 1).
             for q in 0..npanels {
-                let panel = &mut out[q * kc * K::NR..(q + 1) * kc * K::NR];
                 let w = if q + 1 == npanels && tail != 0 { tail } else { K::NR };
-                for r in 0..K::NR {
-                    if r < w {
+                let panel = &mut out[q * kc * K::NR..(q + 1) * kc * K::NR];
+                let rows: Vec<&[f32]> = (0..w)
+                    .map(|r| {
                         let j = jc + q * K::NR + r;
-                        let src = &b[j * ld + pc..j * ld + pc + kc];
-                        for (kk, &v) in src.iter().enumerate() {
-                            panel[kk * K::NR + r] = v;
-                        }
-                    } else {
-                        for kk in 0..kc {
-                            panel[kk * K::NR + r] = 0.0;
-                        }
+                        &b[j * ld + pc..j * ld + pc + kc]
+                    })
+                    .collect();
+                for (kk, dst) in panel.chunks_exact_mut(K::NR).enumerate() {
+                    for (d, row) in dst.iter_mut().zip(&rows) {
+                        *d = row[kk];
                     }
+                    dst[w..].fill(0.0);
                 }
             }
         }
