@@ -17,8 +17,9 @@
 //! Threads split the columns (each streams its own part of the weight, the larger operand at
 //! batch 1); a thread's `B` block stays in its L2 cache while the rows go by. Kernels per
 //! instruction set ([`super::isa`]): AVX-512 `10 × 32` (20 of the 32 zmm registers accumulate;
-//! 10 divides ViT's 50 tokens per image), AVX2 + FMA `6 × 16` (12 of 16 ymm), baseline `4 × 8`
-//! in portable code (SSE2, NEON, SIMD128 after vectorisation).
+//! 10 divides ViT's 50 tokens per image), AVX2 + FMA `6 × 16` (12 of 16 ymm), and a portable
+//! `4 × 8` (SSE2, NEON after vectorisation) as the baseline. Native only in effect: in the
+//! browser the linear layers keep Burn's matmul (see `super::linear`).
 
 use std::cell::RefCell;
 
@@ -213,9 +214,14 @@ unsafe fn run_on(isa: Isa, job: &Job, cols: (usize, usize), bpack: &mut [f32]) {
             Isa::Avx512 => run_avx512(job, cols, bpack),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => run_avx2(job, cols, bpack),
-            _ => run::<Baseline>(job, cols, bpack),
+            _ => run_baseline(job, cols, bpack),
         }
     }
+}
+
+unsafe fn run_baseline(job: &Job, cols: (usize, usize), bpack: &mut [f32]) {
+    // SAFETY: forwarded.
+    unsafe { run::<Baseline>(job, cols, bpack) }
 }
 
 #[cfg(target_arch = "x86_64")]
