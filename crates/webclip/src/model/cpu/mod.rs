@@ -75,6 +75,35 @@ pub(crate) fn linear_residual(x: &Tensor<2>, lin: &Linear, residual: &Tensor<2>,
     linear(x, lin, None, Some(residual), op)
 }
 
+/// The bias and (`[m, n]`) residual of a linear layer as host memory. `None` when either is not
+/// flex f32 host memory or the residual has another shape.
+#[allow(clippy::type_complexity)]
+fn epilogue_host(
+    lin: &Linear,
+    residual: Option<&Tensor<2>>,
+    m: usize,
+    n: usize,
+) -> Option<(Option<FlexTensor>, Option<FlexTensor>)> {
+    let bias = match &lin.bias {
+        Some(b) => Some(host(b.val())?),
+        None => None,
+    };
+    let residual = match residual {
+        Some(r) if r.dims() == [m, n] => Some(host(r.clone())?),
+        Some(_) => return None,
+        None => None,
+    };
+    Some((bias, residual))
+}
+
+/// The f32 values of an optional host tensor (`Some(None)` when absent, `None` if unreadable).
+fn values(t: &Option<FlexTensor>) -> Option<Option<&[f32]>> {
+    match t {
+        Some(t) => Some(Some(t.as_slice::<f32>()?)),
+        None => Some(None),
+    }
+}
+
 /// In the browser: Burn's matmul (the `gemm` crate's SIMD128 kernels), then bias, activation
 /// and residual in one pass over its output, in place. Our packed kernels brought nothing there
 /// (measured in Chromium on ViT-B/32: an explicit SIMD128 `6 × 8` kernel 2.10 / 2.04 images/s at
@@ -96,23 +125,8 @@ fn linear(
         return Some(y);
     }
     let mut y = host(y)?;
-    let bias = match &lin.bias {
-        Some(b) => Some(host(b.val())?),
-        None => None,
-    };
-    let residual = match residual {
-        Some(r) if r.dims() == [m, n] => Some(host(r.clone())?),
-        Some(_) => return None,
-        None => None,
-    };
-    let bias_s = match &bias {
-        Some(b) => Some(b.as_slice::<f32>()?),
-        None => None,
-    };
-    let res_s = match &residual {
-        Some(r) => Some(r.as_slice::<f32>()?),
-        None => None,
-    };
+    let (bias, residual) = epilogue_host(lin, residual, m, n)?;
+    let (bias_s, res_s) = (values(&bias)?, values(&residual)?);
     // Copy-on-write: in place when the product's buffer is unshared (always, in practice).
     let out = y.storage_mut::<f32>();
     for (i, row) in out.chunks_exact_mut(n).enumerate() {
@@ -141,51 +155,15 @@ fn linear(
         return None;
     }
     let x = host(x.clone())?;
-    let (w, b_layout) = weight_host(lin.weight.val())?;
-    let bias = match &lin.bias {
-        Some(b) => Some(host(b.val())?),
-        None => None,
-    };
-    let residual = match residual {
-        Some(r) if r.dims() == [m, n] => Some(host(r.clone())?),
-        Some(_) => return None,
-        None => None,
-    };
-    let epi = Epilogue {
-        bias: match &bias {
-            Some(b) => Some(b.as_slice::<f32>()?),
-            None => None,
-        },
-        act,
-        residual: match &residual {
-            Some(r) => Some(r.as_slice::<f32>()?),
-            None => None,
-        },
-    };
+    let w = host(lin.weight.val())?;
+    let (bias, residual) = epilogue_host(lin, residual, m, n)?;
+    let epi = Epilogue { bias: values(&bias)?, act, residual: values(&residual)? };
     let mut out = vec![0f32; m * n];
     let a = x.as_slice::<f32>()?;
-    let b = w.storage::<f32>().get(..k * n)?;
-    let g = gemm::Gemm { m, k, n, a, lda: k, b, b_layout, ldc: n };
+    let b = w.as_slice::<f32>()?;
+    let g = gemm::Gemm { m, k, n, a, lda: k, b, b_layout: gemm::BLayout::Rows { ld: n }, ldc: n };
     profile::timed(op, 2 * m * k * n, || g.run(isa::active(), &mut out, epi, true));
     Some(from_host(out, [m, n]))
-}
-
-#[cfg(not(target_arch = "wasm32"))]
-/// A weight, logically `[k, n]`, as host memory and how it lies there: the transposed view of a
-/// `[n, k]` matrix as stored in the checkpoint (how the CPU builder holds Linear weights, see
-/// `super::build`), or `[k, n]` rows (after training, or a copy of any other view).
-fn weight_host(w: Tensor<2>) -> Option<(FlexTensor, gemm::BLayout)> {
-    let [k, n] = w.dims();
-    let t = w.try_into_primitive::<Flex>().ok()?;
-    if t.dtype() != burn::tensor::DType::F32 {
-        return None;
-    }
-    let layout = t.layout();
-    if layout.start_offset() == 0 && layout.strides() == [1, k as isize] {
-        return Some((t, gemm::BLayout::Cols { ld: k }));
-    }
-    let t = if t.as_slice::<f32>().is_some() { t } else { t.to_contiguous() };
-    Some((t, gemm::BLayout::Rows { ld: n }))
 }
 
 /// Multi-head attention on the projections' rows (`q` `[batch · tq, d]`, `k`, `v`
