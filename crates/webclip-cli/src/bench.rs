@@ -355,7 +355,8 @@ pub fn run(args: BenchArgs, choice: DeviceChoice, precision: PrecisionChoice, re
 
 /// `--scenarios gemm`: the products of a ViT-B/32 forward (image batch 1 and 8, text batch 32;
 /// `[rows, in] · [in, out]`) and a large square one, timed alone, with webclip's kernels on every
-/// instruction set the CPU has and with Burn's CPU matmul (the `gemm` crate), fastest of the
+/// instruction set the CPU has, with the weight stored transposed (`[out, in]`, as in the file) on the
+/// active one, and with Burn's CPU matmul (the `gemm` crate), fastest of the
 /// repetitions: the GFLOP/s the forward's GEMMs are measured against.
 fn gemm_table(args: &BenchArgs) -> Result<()> {
     let device = Device::flex();
@@ -376,7 +377,7 @@ fn gemm_table(args: &BenchArgs) -> Result<()> {
     for i in &isas {
         print!(" {:>9}", i.name());
     }
-    println!(" {:>10}   (GFLOP/s)", "burn/gemm");
+    println!(" {:>9} {:>10}   (GFLOP/s)", "best, Wᵀ", "burn/gemm");
     for (name, m, k, n) in shapes {
         let a = webclip::rng::WeightInit::new(3).normal(m * k, 1.0);
         let b = webclip::rng::WeightInit::new(4).normal(k * n, 0.05);
@@ -384,9 +385,12 @@ fn gemm_table(args: &BenchArgs) -> Result<()> {
         let reps = ((2e10 / flops) as usize).clamp(3, 200).min(args.iters.max(1) * 20);
         print!("{name:<14} {:>17}", format!("{m}x{k}x{n}"));
         for &i in &isas {
-            let secs = webclip::model::cpu::time_gemm(i, m, k, n, &a, &b, reps);
+            let secs = webclip::model::cpu::time_gemm(i, m, k, n, &a, &b, false, reps);
             print!(" {:>9.1}", flops / secs * 1e-9);
         }
+        // The weight as the file stores it, `[out, in]`, read in place (what the model does).
+        let secs = webclip::model::cpu::time_gemm(isa::active(), m, k, n, &a, &b, true, reps);
+        print!(" {:>9.1}", flops / secs * 1e-9);
         let ta = Tensor::<2>::from_data(TensorData::new(a, [m, k]), &device);
         let tb = Tensor::<2>::from_data(TensorData::new(b, [k, n]), &device);
         let _ = sync_read(ta.clone().matmul(tb.clone()))?;

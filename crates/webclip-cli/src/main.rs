@@ -217,24 +217,34 @@ fn load(model: &Path, device: DeviceChoice, precision: PrecisionChoice, rep: &mu
         Some(path) => {
             let mut load = Clip::begin_load(&files, &dev).map_err(in_model)?.with_precision(precision)?;
             let file = std::fs::File::open(&path).map_err(|e| CliError::File(path.clone(), files::io_reason(&e)))?;
-            // SAFETY: the map is read-only and dropped before this function returns; a file
-            // truncated by another process meanwhile would fault (SIGBUS) rather than be
-            // misread, as for every program that maps model files (PyTorch's safetensors too).
+            // SAFETY: the map is read-only; a file truncated by another process meanwhile would
+            // fault (SIGBUS) rather than be misread, as for every program that maps model files
+            // (PyTorch's safetensors too).
             let map =
                 unsafe { memmap2::Mmap::map(&file) }.map_err(|e| CliError::File(path.clone(), files::io_reason(&e)))?;
-            let _ = map.advise(memmap2::Advice::Sequential);
-            // Tensors are converted straight from the mapped pages, 64 MiB at a time, and each
-            // range is released from this process once used, so the file's pages and the
-            // weights made from them are never resident together.
-            const STEP: usize = 64 << 20;
-            for (i, chunk) in map.chunks(STEP).enumerate() {
-                load.push(chunk).map_err(in_model)?;
-                // SAFETY: a private read-only file mapping: dropped pages read back from the
-                // file if touched again (they are not).
-                let _ =
-                    unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, i * STEP, chunk.len()) };
+            // An all-f32 file run on the CPU in f32: its tensors become the weights in place (the
+            // map is kept alive by them; nothing is copied or allocated, see
+            // `StreamingSource::push_shared`), the pages read in as the first forward touches
+            // them. `inspect` reads the header only.
+            let all_f32 = webclip::loader::inspect(&map).is_ok_and(|t| t.values().all(|(dtype, _)| dtype == "F32"));
+            if load.shares_f32() && all_f32 {
+                load.push_shared(bytes::Bytes::from_owner(map)).map_err(in_model)?;
+            } else {
+                let _ = map.advise(memmap2::Advice::Sequential);
+                // Tensors are converted straight from the mapped pages, 64 MiB at a time, and
+                // each range is released from this process once used, so the file's pages and
+                // the weights made from them are never resident together.
+                const STEP: usize = 64 << 20;
+                for (i, chunk) in map.chunks(STEP).enumerate() {
+                    load.push(chunk).map_err(in_model)?;
+                    // SAFETY: a private read-only file mapping: dropped pages read back from
+                    // the file if touched again (they are not).
+                    let _ = unsafe {
+                        map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, i * STEP, chunk.len())
+                    };
+                }
+                drop(map);
             }
-            drop(map);
             pollster::block_on(load.finish()).map_err(in_model)?
         }
         None => pollster::block_on(Clip::load(&files, &dev)).map_err(in_model)?,

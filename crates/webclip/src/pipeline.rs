@@ -466,6 +466,18 @@ impl StreamingLoad {
         self.source.push(chunk)
     }
 
+    /// All of `model.safetensors` at once, held by `file` (natively a memory map); on the CPU in
+    /// f32 its f32 tensors become the weights without a copy
+    /// ([`crate::loader::StreamingSource::push_shared`]).
+    pub fn push_shared(&mut self, file: bytes::Bytes) -> Result<()> {
+        self.source.push_shared(file)
+    }
+
+    /// Whether [`Self::push_shared`] keeps f32 tensors as the file's bytes here (CPU, f32).
+    pub fn shares_f32(&self) -> bool {
+        self.source.shares_f32()
+    }
+
     /// The architecture being loaded.
     pub fn config(&self) -> &ClipConfig {
         &self.config

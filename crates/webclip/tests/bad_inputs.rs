@@ -281,6 +281,23 @@ fn streamed_load_equals_whole_file() {
             same(&whole, &streamed, &format!("{name} {sizes:?}"));
             assert_eq!(whole.scoring(), streamed.scoring());
         }
+        // The whole file handed over at once (the CLI's memory map): f32 tensors become the
+        // weights without a copy, everything else is converted as usual.
+        let file = bytes::Bytes::from(files.weights.clone());
+        let mut load = Clip::begin_load(files, &cpu()).unwrap();
+        assert!(load.shares_f32());
+        load.push_shared(file.clone()).unwrap_or_else(|e| panic!("{name} shared: {e}"));
+        let shared = pollster::block_on(load.finish()).unwrap();
+        same(&whole, &shared, &format!("{name} shared"));
+        if *name == "tiny-legacy" {
+            // An f32 file: a Linear weight is the file's own bytes, held as a transposed view.
+            let w = shared.model().vision_model.encoder.layers[0].self_attn.q_proj.weight.val();
+            let w = w.try_into_primitive::<webclip::burn::backend::Flex>().unwrap();
+            let p = w.storage::<f32>().as_ptr() as usize;
+            let range = file.as_ptr() as usize..file.as_ptr() as usize + file.len();
+            assert!(range.contains(&p), "{name}: the weight was copied");
+            assert_eq!(w.layout().strides()[0], 1, "{name}: a transposed view of the stored [out, in]");
+        }
     }
     // f16: streamed matrices go to the device as f16 as they arrive; the model equals the
     // whole-file load cast afterwards, for an f32, an f16 and a q8 file.

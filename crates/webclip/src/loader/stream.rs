@@ -80,6 +80,11 @@ pub struct StreamingSource {
     partial: Vec<f32>,
     /// Upload matrices as f16 (module docs).
     narrow_f16: bool,
+    /// During [`StreamingSource::push_shared`]: the whole file, whose f32 tensors become the
+    /// CPU backend's weights without a copy.
+    shared: Option<bytes::Bytes>,
+    /// Where the data section starts in the file (`8 + header length`).
+    data_start: u64,
 }
 
 impl StreamingSource {
@@ -102,6 +107,8 @@ impl StreamingSource {
             total: None,
             partial: Vec::new(),
             narrow_f16: false,
+            shared: None,
+            data_start: 0,
         })
     }
 
@@ -165,6 +172,49 @@ impl StreamingSource {
         let used = used?;
         self.buf.drain(..used);
         Ok(())
+    }
+
+    /// The whole file at once, held by `file` (natively a memory map: `bytes::Bytes::from_owner`).
+    /// On the CPU backend in f32 every f32 tensor the model keeps as stored becomes a weight
+    /// that *is* those bytes — no copy, no fresh memory (which the kernel must zero page by page:
+    /// most of a copying load's time), and the process's weights are the page cache's one copy of
+    /// the file; `file` stays alive as long as those weights. Linear weights qualify because
+    /// native CPU inference holds them as transposed views (`crate::model::build`). Everything
+    /// else (other dtypes, a GPU, f16, misaligned data) is converted as by [`Self::push`].
+    pub fn push_shared(&mut self, file: bytes::Bytes) -> Result<()> {
+        if !matches!(self.state, State::Header) || self.received > 0 {
+            return self.push(&file);
+        }
+        self.shared = Some(file.clone());
+        let pushed = self.push(&file);
+        self.shared = None;
+        pushed
+    }
+
+    /// Whether [`Self::push_shared`] can keep tensors as the file's bytes on this device.
+    pub fn shares_f32(&self) -> bool {
+        !self.narrow_f16 && self.device == Device::flex() && !self.device.is_autodiff()
+    }
+
+    /// `e`'s bytes of the shared file as a weight tensor, when [`Self::push_shared`] applies to
+    /// it: f32, planned with this shape, 4-byte aligned in memory.
+    fn shared_tensor(&self, e: &Entry) -> Option<Tensor<1>> {
+        let file = self.shared.as_ref()?;
+        if e.dtype != Dtype::F32 || !self.shares_f32() || ignorable(&e.key) {
+            return None;
+        }
+        if !matches!(self.plan.get(&e.key), Some((shape, Layout::AsIs)) if shape == &e.shape) {
+            return None;
+        }
+        let range = (self.data_start + e.start) as usize..(self.data_start + e.end) as usize;
+        let bytes = file.get(range.clone())?;
+        if bytes.as_ptr().align_offset(4) != 0 || !cfg!(target_endian = "little") {
+            return None;
+        }
+        let data = burn::tensor::Bytes::from_shared(file.slice(range), burn::tensor::AllocationProperty::File);
+        let n = bytes.len() / 4;
+        let data = TensorData::try_from_bytes(data, [n], DType::F32).ok()?;
+        Some(Tensor::<1>::from_data(data, &self.device))
     }
 
     /// After the last chunk: every tensor must have arrived.
@@ -232,6 +282,7 @@ impl StreamingSource {
             )));
         }
         self.buf.drain(..8 + n);
+        self.data_start = 8 + n as u64;
         // The buffer holds a chunk plus, for tensors not converted as they arrive (transposed
         // matrices, int8), one partial tensor. Sized once for the largest of those, it never
         // grows by doubling (which would briefly need room for 2.5 copies of it).
@@ -265,6 +316,15 @@ impl StreamingSource {
         let have = start + data.len() as u64;
         let at = |pos: u64| (pos - start) as usize;
         while let Some(e) = self.entries.get(next).cloned() {
+            if self.buf_at == e.start
+                && e.end <= have
+                && let Some(t) = self.shared_tensor(&e)
+            {
+                self.ready.insert(e.key.clone(), t);
+                self.buf_at = e.end;
+                next += 1;
+                continue;
+            }
             if self.converts_early(&e) {
                 let size = e.dtype.bitsize() as u64 / 8;
                 let to = e.end.min(have);

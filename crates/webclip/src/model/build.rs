@@ -121,10 +121,14 @@ impl<'a> Builder<'a> {
 
     /// The parameter `key` of HF shape `shape`, in `layout`.
     ///
-    /// (Holding transposed weights as transposed *views* of the stored `[out, in]` matrix, which
-    /// would spare the load its transposes, was measured and dropped: the CPU kernels then pack
-    /// the weight panels by a transpose on every forward, and reading 32 strided rows at a time
-    /// from memory made batch-1 inference 1.3× slower.)
+    /// For native CPU inference (flex, no autodiff) a [`Layout::Transpose`] weight is not
+    /// transposed: it is kept as stored, `[out, in]`, and the parameter is a transposed *view*
+    /// of it (Burn tensors carry strides). The CPU kernels pack such a view's panels with
+    /// in-register transposes as fast as from rows (`super::cpu::gemm`), the generic ops see
+    /// `[in, out]` as everywhere else, and a load needs no transpose — so it can take the
+    /// checkpoint's f32 tensors from a memory-mapped file without a copy
+    /// ([`crate::loader::StreamingSource::push_shared`]). The source is asked for the layout it
+    /// must deliver ([`Builder::source_layout`]).
     pub fn param_layout<const D: usize>(
         &mut self,
         key: &str,
@@ -133,28 +137,39 @@ impl<'a> Builder<'a> {
         init: Init,
     ) -> Result<Param<Tensor<D>>> {
         self.layouts.0.insert(key.to_string(), layout);
+        if layout == Layout::Transpose && D != 2 {
+            return Err(Error::Weights(format!("`{key}` is {D}-D; only 2-D weights can be transposed")));
+        }
+        let source_layout = self.source_layout(layout);
+        let view = layout == Layout::Transpose && source_layout == Layout::AsIs;
         let mut held = shape;
-        if let (Layout::Transpose, 2) = (layout, D) {
+        if layout == Layout::Transpose {
             held.swap(0, 1);
         }
-        if let Some(flat) = self.source.take_device(key, &shape, layout)? {
-            return Ok(Param::from_tensor(flat.reshape(held)));
+        // `stored`: the shape of what the source delivers.
+        let stored = if view { shape } else { held };
+        let as_param = |t: Tensor<D>| Param::from_tensor(if view { t.swap_dims(0, 1) } else { t });
+        if let Some(flat) = self.source.take_device(key, &shape, source_layout)? {
+            return Ok(as_param(flat.reshape(stored)));
         }
         let Some(values) = self.source.take(key, &shape, init)? else {
             return Ok(Param::from_tensor(Tensor::zeros([1; D], &self.device)));
         };
-        let (values, shape) = match (layout, shape.as_slice()) {
-            (Layout::AsIs, _) => (values, shape),
-            (Layout::Transpose, &[rows, cols]) => {
-                let mut s = shape;
-                s.swap(0, 1);
-                (transpose(&values, rows, cols), s)
-            }
-            (Layout::Transpose, _) => {
-                return Err(Error::Weights(format!("`{key}` is {D}-D; only 2-D weights can be transposed")));
-            }
+        let values = match (source_layout, shape.as_slice()) {
+            (Layout::Transpose, &[rows, cols]) => transpose(&values, rows, cols),
+            _ => values,
         };
-        Ok(Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), &self.device)))
+        Ok(as_param(Tensor::from_data(TensorData::new(values, stored), &self.device)))
+    }
+
+    /// The layout a source delivers a parameter of `layout` in: as stored for transposed
+    /// weights in native CPU inference (held as views, see [`Builder::param_layout`]), else
+    /// `layout`. In the browser the linear layers run Burn's matmul, measured with `[in, out]`
+    /// weights, so they keep that layout there.
+    pub fn source_layout(&self, layout: Layout) -> Layout {
+        let native_cpu_inference =
+            !cfg!(target_arch = "wasm32") && self.device == Device::flex() && !self.device.is_autodiff();
+        if layout == Layout::Transpose && native_cpu_inference { Layout::AsIs } else { layout }
     }
 
     /// `prefix.weight` `[d_out, d_in]` (+ `prefix.bias` `[d_out]`) as a Burn `Linear`.

@@ -12,7 +12,9 @@
 //! `MR × NR` tile of `C` in registers through the `KC` steps: per step one load of `NR` values of
 //! `B`, `MR` broadcasts of `A`, `MR·NR/lanes` fused multiply-adds. Packing reads each weight once
 //! per forward — the read the product needs anyway — so nothing is packed ahead and the model
-//! keeps one copy of its weights.
+//! keeps one copy of its weights: natively the checkpoint's own `[out, in]` matrices, read as a
+//! transposed `B` ([`BLayout::Cols`]) whose panels the x86 kernels pack by 8 × 8 transposes in
+//! registers, as fast as copying rows (`webclip bench --scenarios gemm`, column `best, Wᵀ`).
 //!
 //! Threads split the columns (each streams its own part of the weight, the larger operand at
 //! batch 1); a thread's `B` block stays in its L2 cache while the rows go by. Kernels per
@@ -54,9 +56,9 @@ pub(crate) enum BLayout {
 }
 
 /// `c = epilogue(a · b)` on `isa`: `a` `[m, k]`, `b` `[k, n]`, `c` `[m, n]`, row-major and
-/// contiguous, on every core (benchmarks and tests; the model calls [`Gemm::run`]).
+/// contiguous, on every core (tests; the model calls [`Gemm::run`]).
 #[allow(clippy::too_many_arguments)]
-#[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+#[cfg(test)]
 pub(crate) fn gemm_with(isa: Isa, m: usize, k: usize, n: usize, a: &[f32], b: &[f32], c: &mut [f32], epi: Epilogue) {
     let job = Gemm { m, k, n, a, lda: k, b, b_layout: BLayout::Rows { ld: n }, ldc: n };
     job.run(isa, c, epi, true)
@@ -186,6 +188,17 @@ trait Kernel {
         cols: usize,
         first: bool,
     );
+
+    /// Packs the first steps of one full panel of a transposed `B`: `src` is row `0` of `NR`
+    /// rows with stride `ld`; `out[kk][r] = src[r·ld + kk]`. Returns how many steps `kk` it
+    /// wrote (the caller does the rest); the portable kernel writes none.
+    ///
+    /// # Safety
+    /// `src` covers `NR` rows of `kc` values; the CPU has the kernel's instruction set.
+    #[inline(always)]
+    unsafe fn transpose_panel(_src: *const f32, _ld: usize, _kc: usize, _out: &mut [f32]) -> usize {
+        0
+    }
 }
 
 /// The largest `KC` and `NC` of the kernels (the size of a thread's packed `B`).
@@ -327,14 +340,21 @@ fn pack_b<K: Kernel>(b: &[f32], layout: BLayout, pc: usize, kc: usize, jc: usize
             }
         }
         BLayout::Cols { ld } => {
-            // A transpose: each step `kk` writes one contiguous row of the panel from the `NR`
-            // source rows, whose cache lines stay in L1 for 16 steps. Only small operands are
-            // stored this way (attention keys, the patch kernel); weights are transposed at load.
+            // A transpose: PyTorch's `[out, in]` weights read in place, attention keys, the
+            // patch kernel. Full panels go through the kernel's transpose (8 × 8 blocks in
+            // registers on x86); the rest element by element.
             for q in 0..npanels {
                 let w = if q + 1 == npanels && tail != 0 { tail } else { K::NR };
                 let panel = &mut out[q * kc * K::NR..(q + 1) * kc * K::NR];
                 let first = (jc + q * K::NR) * ld + pc;
-                for (kk, dst) in panel.chunks_exact_mut(K::NR).enumerate() {
+                let done = if w == K::NR {
+                    // SAFETY: the panel's `NR` rows of `kc` values from `first` are inside `b`
+                    // (`Gemm::run` asserted the operand's extent); `panel` is `kc · NR`.
+                    unsafe { K::transpose_panel(b.as_ptr().add(first), ld, kc, panel) }
+                } else {
+                    0
+                };
+                for (kk, dst) in panel.chunks_exact_mut(K::NR).enumerate().skip(done) {
                     for (r, d) in dst[..w].iter_mut().enumerate() {
                         *d = b[first + r * ld + kk];
                     }
@@ -484,6 +504,12 @@ mod x86 {
             // SAFETY: the caller's contract (AVX-512F present, pointers cover the panels/tile).
             unsafe { tile_avx512(kc, a, b, c, ldc, rows, cols, first) }
         }
+
+        #[inline(always)]
+        unsafe fn transpose_panel(src: *const f32, ld: usize, kc: usize, out: &mut [f32]) -> usize {
+            // SAFETY: the caller's contract (AVX2 is part of both x86 levels).
+            unsafe { transpose_panel_avx::<32>(src, ld, kc, out) }
+        }
     }
 
     #[target_feature(enable = "avx512f")]
@@ -537,6 +563,57 @@ mod x86 {
         }
     }
 
+    /// `out[kk][r] = src[r·ld + kk]` for `r < NR` and `kk` up to a multiple of 8 below `kc`,
+    /// 8 × 8 blocks at a time: eight row loads, the transpose in registers (unpack, shuffle,
+    /// lane permute), eight row stores — where an element-wise transpose does 64 loads and
+    /// stores. What `B` packing costs when the weights stay as stored (`[out, in]`).
+    #[target_feature(enable = "avx2")]
+    unsafe fn transpose_panel_avx<const NR: usize>(src: *const f32, ld: usize, kc: usize, out: &mut [f32]) -> usize {
+        let steps = kc / 8 * 8;
+        debug_assert!(out.len() >= kc * NR);
+        let dst = out.as_mut_ptr();
+        // SAFETY: rows `r0..r0+8 < NR` of `src`, columns `kk..kk+8 <= kc`; `dst` is `[kc][NR]`.
+        unsafe {
+            for kk in (0..steps).step_by(8) {
+                for r0 in (0..NR).step_by(8) {
+                    let row = |i: usize| _mm256_loadu_ps(src.add((r0 + i) * ld + kk));
+                    let (r0v, r1, r2, r3, r4, r5, r6, r7) =
+                        (row(0), row(1), row(2), row(3), row(4), row(5), row(6), row(7));
+                    let t0 = _mm256_unpacklo_ps(r0v, r1);
+                    let t1 = _mm256_unpackhi_ps(r0v, r1);
+                    let t2 = _mm256_unpacklo_ps(r2, r3);
+                    let t3 = _mm256_unpackhi_ps(r2, r3);
+                    let t4 = _mm256_unpacklo_ps(r4, r5);
+                    let t5 = _mm256_unpackhi_ps(r4, r5);
+                    let t6 = _mm256_unpacklo_ps(r6, r7);
+                    let t7 = _mm256_unpackhi_ps(r6, r7);
+                    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                    let cols = [
+                        _mm256_permute2f128_ps::<0x20>(u0, u4),
+                        _mm256_permute2f128_ps::<0x20>(u1, u5),
+                        _mm256_permute2f128_ps::<0x20>(u2, u6),
+                        _mm256_permute2f128_ps::<0x20>(u3, u7),
+                        _mm256_permute2f128_ps::<0x31>(u0, u4),
+                        _mm256_permute2f128_ps::<0x31>(u1, u5),
+                        _mm256_permute2f128_ps::<0x31>(u2, u6),
+                        _mm256_permute2f128_ps::<0x31>(u3, u7),
+                    ];
+                    for (j, v) in cols.into_iter().enumerate() {
+                        _mm256_storeu_ps(dst.add((kk + j) * NR + r0), v);
+                    }
+                }
+            }
+        }
+        steps
+    }
+
     /// `6 × 16`: two ymm registers per row of the tile.
     pub(super) struct Avx2;
 
@@ -560,6 +637,12 @@ mod x86 {
         ) {
             // SAFETY: the caller's contract (AVX2 + FMA present, pointers cover the panels/tile).
             unsafe { tile_avx2(kc, a, b, c, ldc, rows, cols, first) }
+        }
+
+        #[inline(always)]
+        unsafe fn transpose_panel(src: *const f32, ld: usize, kc: usize, out: &mut [f32]) -> usize {
+            // SAFETY: the caller's contract (AVX2 is part of both x86 levels).
+            unsafe { transpose_panel_avx::<16>(src, ld, kc, out) }
         }
     }
 
@@ -642,7 +725,9 @@ mod tests {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (seed >> 8) as f32 / (1u32 << 24) as f32 - 0.5
         };
-        for &(m, k, n) in &[(1, 1, 1), (5, 3, 7), (50, 768, 96), (13, 300, 33), (131, 520, 1100), (2, 1, 40)] {
+        for &(m, k, n) in
+            &[(1, 1, 1), (5, 3, 7), (50, 768, 96), (13, 300, 33), (131, 520, 1100), (2, 1, 40), (21, 37, 70)]
+        {
             let a: Vec<f32> = (0..m * k).map(|_| rnd()).collect();
             let b: Vec<f32> = (0..k * n).map(|_| rnd()).collect();
             let bias: Vec<f32> = (0..n).map(|_| rnd()).collect();
@@ -659,6 +744,14 @@ mod tests {
                 for i in 0..m * n {
                     let y = (want[i] + bias[i % n]).max(0.0) + res[i];
                     assert!((c[i] - y).abs() < 1e-4 * (k as f32).sqrt(), "{isa:?} epilogue {m}x{k}x{n}");
+                }
+                // `B` stored transposed (`[n, k]`, a weight as PyTorch holds it), the panels
+                // packed by the kernel's in-register transposes.
+                let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+                let g = Gemm { m, k, n, a: &a, lda: k, b: &bt, b_layout: BLayout::Cols { ld: k }, ldc: n };
+                g.run(isa, &mut c, Epilogue::default(), true);
+                for (x, y) in c.iter().zip(&want) {
+                    assert!((x - y).abs() < 1e-4 * (k as f32).sqrt(), "{isa:?} Bᵀ {m}x{k}x{n}: {x} vs {y}");
                 }
             }
         }

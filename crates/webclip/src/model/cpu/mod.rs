@@ -155,15 +155,33 @@ fn linear(
         return None;
     }
     let x = host(x.clone())?;
-    let w = host(lin.weight.val())?;
+    let (w, b_layout) = weight_host(lin.weight.val())?;
     let (bias, residual) = epilogue_host(lin, residual, m, n)?;
     let epi = Epilogue { bias: values(&bias)?, act, residual: values(&residual)? };
     let mut out = vec![0f32; m * n];
     let a = x.as_slice::<f32>()?;
-    let b = w.as_slice::<f32>()?;
-    let g = gemm::Gemm { m, k, n, a, lda: k, b, b_layout: gemm::BLayout::Rows { ld: n }, ldc: n };
+    let b = w.storage::<f32>().get(..k * n)?;
+    let g = gemm::Gemm { m, k, n, a, lda: k, b, b_layout, ldc: n };
     profile::timed(op, 2 * m * k * n, || g.run(isa::active(), &mut out, epi, true));
     Some(from_host(out, [m, n]))
+}
+
+/// A weight, logically `[k, n]`, as host memory and how it lies there: the transposed view of the
+/// `[n, k]` matrix stored in the checkpoint (how native CPU inference holds Linear weights, see
+/// `super::build`), or `[k, n]` rows (a trained or cast model; any other view is copied).
+#[cfg(not(target_arch = "wasm32"))]
+fn weight_host(w: Tensor<2>) -> Option<(FlexTensor, gemm::BLayout)> {
+    let [k, n] = w.dims();
+    let t = w.try_into_primitive::<Flex>().ok()?;
+    if t.dtype() != burn::tensor::DType::F32 {
+        return None;
+    }
+    let layout = t.layout();
+    if layout.start_offset() == 0 && layout.strides() == [1, k as isize] {
+        return Some((t, gemm::BLayout::Cols { ld: k }));
+    }
+    let t = if t.as_slice::<f32>().is_some() { t } else { t.to_contiguous() };
+    Some((t, gemm::BLayout::Rows { ld: n }))
 }
 
 /// Multi-head attention on the projections' rows (`q` `[batch · tq, d]`, `k`, `v`
@@ -222,16 +240,29 @@ pub(crate) fn layer_norm<const D: usize>(
 
 /// Seconds per call of the product `[m, k] · [k, n]` on `isa`: the fastest of `reps` calls after
 /// one warm-up call (the least disturbed by other work on the machine), for `webclip bench
-/// --scenarios gemm`. Panics if `a` or `b` is shorter than its shape.
+/// --scenarios gemm`. `b_stored_transposed`: `b` is `[n, k]` (a weight as PyTorch stores it,
+/// read in place) rather than `[k, n]`. Panics if `a` or `b` is shorter than its shape.
 #[doc(hidden)]
 #[cfg(not(target_arch = "wasm32"))]
-pub fn time_gemm(isa: Isa, m: usize, k: usize, n: usize, a: &[f32], b: &[f32], reps: usize) -> f64 {
+#[allow(clippy::too_many_arguments)]
+pub fn time_gemm(
+    isa: Isa,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    b: &[f32],
+    b_stored_transposed: bool,
+    reps: usize,
+) -> f64 {
     let mut c = vec![0f32; m * n];
-    gemm::gemm_with(isa, m, k, n, a, b, &mut c, Epilogue::default());
+    let b_layout = if b_stored_transposed { gemm::BLayout::Cols { ld: k } } else { gemm::BLayout::Rows { ld: n } };
+    let g = gemm::Gemm { m, k, n, a, lda: k, b, b_layout, ldc: n };
+    g.run(isa, &mut c, Epilogue::default(), true);
     let mut best = f64::INFINITY;
     for _ in 0..reps.max(1) {
         let t = std::time::Instant::now();
-        gemm::gemm_with(isa, m, k, n, a, b, &mut c, Epilogue::default());
+        g.run(isa, &mut c, Epilogue::default(), true);
         best = best.min(t.elapsed().as_secs_f64());
     }
     best
