@@ -6,6 +6,7 @@
 
 mod bench;
 mod files;
+mod index;
 mod progress;
 mod train;
 
@@ -51,6 +52,70 @@ struct Cli {
     cpu_isa: Option<Isa>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+struct IndexArgs {
+    #[command(subcommand)]
+    action: Option<IndexAction>,
+    /// The model folder.
+    #[arg(long, required = true)]
+    model: Option<PathBuf>,
+    /// Folders (walked recursively for jpg, jpeg, png, webp, gif, bmp, tif, tiff), text files of
+    /// paths (one per line, relative to the file), or - for paths on stdin.
+    #[arg(required = true)]
+    sources: Vec<PathBuf>,
+    /// The index folder (created; with --resume, the unfinished index to complete).
+    #[arg(long, required = true)]
+    out: Option<PathBuf>,
+    /// Embedding dtype on disk.
+    #[arg(long, value_enum, default_value = "f16")]
+    dtype: index::Dtype,
+    /// Input files per partition (img_emb_{k}.npy + metadata_{k}.parquet).
+    #[arg(long, default_value_t = 10_000)]
+    partition_size: usize,
+    /// Index shard I of N (0-based) of the sorted inputs: N processes (a Slurm array, Spark
+    /// tasks) each run one, and `index merge` (or copying the folders together) joins them.
+    #[arg(long, value_parser = index::parse_shard)]
+    shard: Option<[usize; 2]>,
+    /// Finish an interrupted run: partitions already written are kept, the rest redone.
+    #[arg(long)]
+    resume: bool,
+    /// Print a JSON summary at the end.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum IndexAction {
+    /// Join indexes made with one model (the shards of a split) into a new folder.
+    Merge {
+        #[arg(required = true)]
+        indexes: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(clap::Args)]
+struct SearchArgs {
+    /// The index folder.
+    #[arg(long)]
+    index: PathBuf,
+    /// The model folder (default: the one the index was made with, from index.json).
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// A text query.
+    #[arg(long, conflicts_with = "image", required_unless_present = "image")]
+    text: Option<String>,
+    /// An image query ("more like this").
+    #[arg(long)]
+    image: Option<PathBuf>,
+    #[arg(long, default_value_t = 10)]
+    top_k: usize,
+    #[arg(long)]
+    json: bool,
 }
 
 fn parse_device(s: &str) -> std::result::Result<DeviceChoice, String> {
@@ -129,6 +194,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Embed a photo collection into a clip-retrieval index (img_emb/*.npy, metadata/*.parquet,
+    /// index.json); `index merge` joins shard indexes. Exit code 3: finished, but some files were
+    /// skipped (listed in errors.jsonl).
+    Index(IndexArgs),
+    /// Exact cosine search of an index by a text or an image.
+    Search(SearchArgs),
     /// Contrastive fine-tuning on image-text pairs (JSONL or class folders); writes an HF folder.
     Finetune(train::FinetuneArgs),
     /// Train a tiny CLIP from scratch on the procedural shapes world and report zero-shot accuracy.
@@ -148,7 +219,7 @@ fn main() -> ExitCode {
     quiet_wayland_probe();
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             let msg = e.to_string().replace('\n', " ");
             eprintln!("webclip: error: {msg}");
@@ -307,12 +378,16 @@ fn embed_paths(clip: &Clip, paths: &[PathBuf], rep: &mut Reporter) -> Result<Vec
     Ok(out)
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<ExitCode> {
     let mut rep = Reporter::new(cli.quiet);
     if let Some(isa) = cli.cpu_isa {
         webclip::model::cpu::isa::force(Some(isa))?;
     }
     match cli.command {
+        Command::Index(a) => return run_index(a, cli.device, cli.precision, &mut rep),
+        Command::Search(a) => {
+            run_search(a, cli.device, cli.precision, &mut rep)?;
+        }
         Command::Embed { model, images, texts, json } => {
             if images.is_empty() && texts.is_empty() {
                 return Err(CliError::Other("nothing to embed: give --image PATH and/or --text TEXT".into()));
@@ -447,6 +522,93 @@ fn run(cli: Cli) -> Result<()> {
         Command::Shapes(args) => train::shapes(args)?,
         Command::WiseFt(args) => train::wise(args, cli.device, &mut rep)?,
         Command::Convert(args) => train::convert(args, cli.device, &mut rep)?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_index(a: IndexArgs, device: DeviceChoice, precision: PrecisionChoice, rep: &mut Reporter) -> Result<ExitCode> {
+    if let Some(IndexAction::Merge { indexes, out }) = a.action {
+        let info = index::merge(&indexes, &out)?;
+        rep.note(&format!(
+            "merged {} indexes into {}: {} partitions, {} rows, {} skipped files{}",
+            indexes.len(),
+            out.display(),
+            info.partitions.len(),
+            info.count,
+            info.skipped,
+            if info.complete { "" } else { " (not every shard of the split is there)" }
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
+    let (Some(model), Some(out)) = (a.model, a.out) else {
+        return Err(CliError::Other("index needs --model and --out".into()));
+    };
+    if a.partition_size == 0 {
+        return Err(CliError::Other("--partition-size must be at least 1".into()));
+    }
+    let clip = load(&model, device, precision, rep)?;
+    let job = index::IndexJob {
+        model_dir: &model,
+        sources: &a.sources,
+        out: &out,
+        dtype: a.dtype,
+        partition_size: a.partition_size,
+        shard: a.shard.unwrap_or([0, 1]),
+        resume: a.resume,
+    };
+    let s = index::run_index(&clip, &job, rep)?;
+    rep.done();
+    if a.json {
+        print_json(&s)?;
+    } else {
+        rep.note(&format!(
+            "indexed {} images in {:.1} s ({:.1} images/s, model busy {:.0} % of the time) into {}: {} rows{}",
+            s.embedded,
+            s.seconds,
+            s.images_per_second,
+            s.model_busy_share * 100.0,
+            s.out,
+            s.count,
+            if s.skipped > 0 { format!(", {} files skipped (see errors.jsonl)", s.skipped) } else { String::new() }
+        ));
+    }
+    Ok(if s.skipped > 0 { ExitCode::from(index::EXIT_SKIPPED) } else { ExitCode::SUCCESS })
+}
+
+fn run_search(a: SearchArgs, device: DeviceChoice, precision: PrecisionChoice, rep: &mut Reporter) -> Result<()> {
+    if a.top_k == 0 {
+        return Err(CliError::Other("--top-k must be at least 1".into()));
+    }
+    let info = index::read_info(&a.index)?;
+    let model = a.model.unwrap_or_else(|| PathBuf::from(&info.model_path));
+    let (_, hash) = index::model_identity(&model)?;
+    if hash != info.model_hash {
+        return Err(CliError::File(
+            model,
+            format!("is not the model this index was made with ({} {})", info.model_id, info.model_hash),
+        ));
+    }
+    if let Some(img) = &a.image {
+        probe_images(std::slice::from_ref(img))?;
+    }
+    let clip = load(&model, device, precision, rep)?;
+    let query = match (&a.text, &a.image) {
+        (Some(t), _) => pollster::block_on(clip.embed_texts(&[t], None))?.remove(0),
+        (None, Some(img)) => embed_paths(&clip, std::slice::from_ref(img), rep)?.remove(0),
+        (None, None) => return Err(CliError::Other("search needs --text or --image".into())),
+    };
+    let t = Instant::now();
+    let parts: Vec<usize> = info.partitions.keys().copied().collect();
+    let found = index::search_embeddings(&a.index, &parts, &query, a.top_k)?;
+    let hits = index::resolve(&a.index, &found)?;
+    rep.note(&format!("searched {} embeddings in {:.1} ms", info.count, t.elapsed().as_secs_f64() * 1e3));
+    rep.done();
+    if a.json {
+        print_json(&hits)?;
+    } else {
+        for h in &hits {
+            println!("{:.4}\t{}", h.score, h.image_path);
+        }
     }
     Ok(())
 }

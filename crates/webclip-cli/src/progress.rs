@@ -15,6 +15,11 @@ impl Reporter {
         Reporter { quiet, tty: std::io::stderr().is_terminal(), last: None, live: false }
     }
 
+    /// `--quiet`: nothing on stderr.
+    pub fn is_quiet(&self) -> bool {
+        self.quiet
+    }
+
     fn clear_live(&mut self) {
         if self.live {
             eprint!("\r\x1b[2K");
