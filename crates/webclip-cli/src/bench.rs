@@ -28,7 +28,8 @@ use crate::{CliError, Result};
 
 #[derive(Args)]
 pub struct BenchArgs {
-    /// Scenarios to run (comma-separated): image1, image8, text32.
+    /// Scenarios to run (comma-separated): image1, image8, text32; also gemm (the products
+    /// alone) and search (exact search of 1 M × 512 f16 synthetic embeddings).
     #[arg(long, default_value = "image1,image8,text32")]
     scenarios: String,
     /// Architecture with random weights: vit-b32, siglip-b16 or siglip2-b16.
@@ -296,6 +297,10 @@ pub fn run(args: BenchArgs, choice: DeviceChoice, precision: PrecisionChoice, re
         gemm_table(&args)?;
         names.retain(|n| *n != "gemm");
     }
+    if names.contains(&"search") {
+        search_bench(&args)?;
+        names.retain(|n| *n != "search");
+    }
     for n in &names {
         scenario_batch(n)?;
     }
@@ -402,5 +407,49 @@ fn gemm_table(args: &BenchArgs) -> Result<()> {
         }
         println!(" {:>10.1}", flops / best * 1e-9);
     }
+    Ok(())
+}
+
+/// `--scenarios search`: `webclip search`'s scan of 1,000,000 × 512 f16 embeddings (random unit
+/// vectors in 10 partitions of 100,000, written to a temporary index folder and read through
+/// the page cache, as a warm index is), top 10 for a random query; fastest and median of the
+/// repetitions.
+fn search_bench(args: &BenchArgs) -> Result<()> {
+    const ROWS: usize = 100_000;
+    const PARTS: usize = 10;
+    const DIM: usize = 512;
+    let dir = std::env::temp_dir().join(format!("webclip-search-bench-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("img_emb")).map_err(|e| CliError::File(dir.clone(), e.to_string()))?;
+    let t = Instant::now();
+    for k in 0..PARTS {
+        let mut v = webclip::rng::WeightInit::new(10 + k as u64).normal(ROWS * DIM, 1.0);
+        for row in v.chunks_exact_mut(DIM) {
+            let n = row.iter().map(|x| x * x).sum::<f32>().sqrt();
+            row.iter_mut().for_each(|x| *x /= n);
+        }
+        crate::index::write_npy(&crate::index::emb_path(&dir, k), crate::index::Dtype::F16, DIM, &v)?;
+    }
+    let made = t.elapsed().as_secs_f64();
+    let query = webclip::rng::WeightInit::new(1).normal(DIM, 1.0);
+    let parts: Vec<usize> = (0..PARTS).collect();
+    let run = || crate::index::search_embeddings(&dir, &parts, &query, 10);
+    let _ = run()?;
+    let mut times = Vec::new();
+    for _ in 0..args.iters.max(3) {
+        let t = Instant::now();
+        let _ = run()?;
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    times.sort_by(f64::total_cmp);
+    println!(
+        "search: {} x {DIM} f16 embeddings, top 10, {} threads: fastest {:.0} ms, median {:.0} ms \
+         ({:.1} GB/s of embeddings; index written in {made:.1} s)",
+        ROWS * PARTS,
+        rayon::current_num_threads(),
+        times[0] * 1e3,
+        times[times.len() / 2] * 1e3,
+        (ROWS * PARTS * DIM * 2) as f64 / times[times.len() / 2] * 1e-9
+    );
     Ok(())
 }

@@ -281,7 +281,7 @@ fn npy_header(dtype: Dtype, rows: usize, dim: usize) -> Vec<u8> {
     h
 }
 
-fn write_npy(path: &Path, dtype: Dtype, dim: usize, values: &[f32]) -> Result<()> {
+pub fn write_npy(path: &Path, dtype: Dtype, dim: usize, values: &[f32]) -> Result<()> {
     let rows = values.len() / dim.max(1);
     let mut bytes = npy_header(dtype, rows, dim);
     match dtype {
