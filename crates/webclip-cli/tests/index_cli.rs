@@ -83,6 +83,24 @@ fn rows(index: &Path) -> Vec<(String, Vec<f32>)> {
     out
 }
 
+/// `webclip search --json` of `index` by `--text` or `--image`.
+fn search(index: &Path, flag: &str, query: &str, top_k: usize) -> Value {
+    let k = top_k.to_string();
+    json(&webclip(&[
+        "-q",
+        "--device",
+        "cpu",
+        "search",
+        "--index",
+        index.to_str().unwrap(),
+        flag,
+        query,
+        "--top-k",
+        &k,
+        "--json",
+    ]))
+}
+
 fn normalised(v: &[Value]) -> Vec<f32> {
     let v: Vec<f32> = v.iter().map(|x| x.as_f64().unwrap() as f32).collect();
     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
@@ -177,37 +195,13 @@ fn index_search_resume_shards_and_merge() {
     assert!(rot.1 > 0 && rot.2 > 0);
 
     // Search by text (the shapes model knows its world) and by image.
-    let hits = json(&webclip(&[
-        "-q",
-        "--device",
-        "cpu",
-        "search",
-        "--index",
-        &s(&single),
-        "--text",
-        "a red circle",
-        "--top-k",
-        "5",
-        "--json",
-    ]));
+    let hits = search(&single, "--text", "a red circle", 5);
     let top = hits[0]["image_path"].as_str().unwrap();
     assert!(top.contains("red_circle"), "top hit for 'a red circle': {top}");
     let scores: Vec<f64> = hits.as_array().unwrap().iter().map(|h| h["score"].as_f64().unwrap()).collect();
     assert!(scores.windows(2).all(|w| w[0] >= w[1]), "{scores:?}");
     let query = &probe[1];
-    let hits = json(&webclip(&[
-        "-q",
-        "--device",
-        "cpu",
-        "search",
-        "--index",
-        &s(&single),
-        "--image",
-        query,
-        "--top-k",
-        "1",
-        "--json",
-    ]));
+    let hits = search(&single, "--image", query, 1);
     assert_eq!(hits[0]["image_path"].as_str(), Some(query.as_str()));
     assert!(hits[0]["score"].as_f64().unwrap() > 0.9999);
 
@@ -277,19 +271,7 @@ fn index_search_resume_shards_and_merge() {
     assert_eq!(minfo["count"], info["count"]);
     assert_eq!(minfo["skipped"], info["skipped"]);
     assert_eq!(minfo["complete"], Value::Bool(true));
-    let hits = json(&webclip(&[
-        "-q",
-        "--device",
-        "cpu",
-        "search",
-        "--index",
-        &s(&merged),
-        "--text",
-        "a red circle",
-        "--top-k",
-        "1",
-        "--json",
-    ]));
+    let hits = search(&merged, "--text", "a red circle", 1);
     assert_eq!(hits[0]["image_path"].as_str(), Some(top));
 
     // Paths on stdin and the default f16: the same rows within f16 precision.
