@@ -952,6 +952,15 @@ mod tests {
     }
 
     #[test]
+    fn shard_argument() {
+        assert_eq!(parse_shard("1/4"), Ok([1, 4]));
+        assert_eq!(parse_shard(" 0 / 1 "), Ok([0, 1]));
+        for bad in ["4/4", "1/0", "x/2", "1", "-1/2"] {
+            assert!(parse_shard(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn npy_header_is_numpy_v1() {
         let h = npy_header(Dtype::F16, 3, 512);
         assert_eq!(h.len() % 64, 0);
