@@ -340,8 +340,9 @@ impl Npy {
         Ok(Npy { map, dtype, rows, dim, offset })
     }
 
-    /// Rows `range` as f32 into `out` (`range.len() · dim`).
-    pub fn rows_f32(&self, range: Range<usize>, out: &mut [f32]) {
+    /// Rows `range` as f32 into `out` (`range.len() · dim`); `halves` is scratch for f16 files,
+    /// kept by the caller so that a scan allocates nothing per block.
+    pub fn rows_f32(&self, range: Range<usize>, out: &mut [f32], halves: &mut Vec<half::f16>) {
         let b = &self.map[self.offset + range.start * self.dim * self.dtype.size()..];
         match self.dtype {
             Dtype::F32 => {
@@ -352,11 +353,11 @@ impl Npy {
             Dtype::F16 => {
                 use half::slice::HalfFloatSliceExt;
                 let n = range.len() * self.dim;
-                let mut halves = vec![half::f16::ZERO; n];
+                halves.resize(n, half::f16::ZERO);
                 for (h, c) in halves.iter_mut().zip(b.chunks_exact(2)) {
                     *h = half::f16::from_le_bytes([c[0], c[1]]);
                 }
-                halves.convert_to_f32_slice(&mut out[..n]);
+                halves[..n].convert_to_f32_slice(&mut out[..n]);
             }
         }
     }
@@ -863,10 +864,10 @@ pub fn search_embeddings(
         let found: Vec<Vec<(f32, usize, usize)>> = blocks
             .into_par_iter()
             .map_init(
-                || vec![0f32; BLOCK * npy.dim],
-                |buf, r| {
+                || (vec![0f32; BLOCK * npy.dim], Vec::new()),
+                |(buf, halves), r| {
                     let n = r.len();
-                    npy.rows_f32(r.clone(), &mut buf[..n * npy.dim]);
+                    npy.rows_f32(r.clone(), &mut buf[..n * npy.dim], halves);
                     let mut top: Vec<(f32, usize, usize)> = Vec::with_capacity(top_k + 1);
                     for (i, row) in buf[..n * npy.dim].chunks_exact(npy.dim).enumerate() {
                         let s = dot(row, &q);

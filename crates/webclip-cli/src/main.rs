@@ -593,10 +593,13 @@ fn run_search(a: SearchArgs, device: DeviceChoice, precision: PrecisionChoice, r
     }
     let clip = load(&model, device, precision, rep)?;
     let query = match (&a.text, &a.image) {
-        (Some(t), _) => pollster::block_on(clip.embed_texts(&[t], None))?.remove(0),
-        (None, Some(img)) => embed_paths(&clip, std::slice::from_ref(img), rep)?.remove(0),
+        (Some(t), _) => pollster::block_on(clip.embed_texts(&[t], None))?,
+        (None, Some(img)) => embed_paths(&clip, std::slice::from_ref(img), rep)?,
         (None, None) => return Err(CliError::Other("search needs --text or --image".into())),
-    };
+    }
+    .into_iter()
+    .next()
+    .ok_or_else(|| CliError::Other("the query gave no embedding".into()))?;
     let t = Instant::now();
     let parts: Vec<usize> = info.partitions.keys().copied().collect();
     let found = index::search_embeddings(&a.index, &parts, &query, a.top_k)?;

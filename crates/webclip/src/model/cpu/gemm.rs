@@ -349,7 +349,9 @@ fn pack_b<K: Kernel>(b: &[f32], layout: BLayout, pc: usize, kc: usize, jc: usize
                 let first = (jc + q * K::NR) * ld + pc;
                 let done = if w == K::NR {
                     // SAFETY: the panel's `NR` rows of `kc` values from `first` are inside `b`
-                    // (`Gemm::run` asserted the operand's extent); `panel` is `kc · NR`.
+                    // (`Gemm::run` asserted the operand's extent); `panel` is `kc · NR`; the CPU
+                    // has `K`'s instruction set (`pack_b` runs only inside `run::<K>`, called
+                    // by the `#[target_feature]` function of that set).
                     unsafe { K::transpose_panel(b.as_ptr().add(first), ld, kc, panel) }
                 } else {
                     0
