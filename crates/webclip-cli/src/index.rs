@@ -29,18 +29,16 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Instant;
 
-use parquet::data_type::{ByteArray, ByteArrayType, Int32Type, Int64Type};
-use parquet::file::properties::WriterProperties;
-use parquet::file::reader::{FileReader, SerializedFileReader};
-use parquet::file::writer::SerializedFileWriter;
-use parquet::record::RowAccessor;
-use parquet::schema::parser::parse_message_type;
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use webclip::Clip;
+pub use webclip::index::{Dtype, ErrorLine, IndexInfo, Meta};
+use webclip::index::{
+    Found, ModelHash, NpyView, SEARCH_BLOCK, emb_name, meta_name, metadata_parquet, normalise_rows, npy_bytes,
+    push_top, read_metadata, scan_block, unit,
+};
 
 use crate::files::io_reason;
 use crate::progress::Reporter;
@@ -56,65 +54,17 @@ pub const EXIT_SKIPPED: u8 = 3;
 /// Files larger than this are skipped as too large (before being read).
 const MAX_FILE_BYTES: u64 = 512 << 20;
 
-/// Embedding dtype on disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Dtype {
-    F16,
-    F32,
-}
-
-impl Dtype {
-    fn descr(self) -> &'static str {
-        match self {
-            Dtype::F16 => "<f2",
-            Dtype::F32 => "<f4",
-        }
-    }
-    fn size(self) -> usize {
-        match self {
-            Dtype::F16 => 2,
-            Dtype::F32 => 4,
-        }
-    }
-}
-
-/// `index.json`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct IndexInfo {
-    /// "clip-retrieval": the folder layout.
-    pub layout: String,
-    pub webclip_version: String,
-    /// The model folder's name, for people.
-    pub model_id: String,
-    /// What identifies the weights (config, safetensors header, samples of the data): an index is
-    /// only extended or searched with the model that made it.
-    pub model_hash: String,
-    /// The model folder as given when indexing: `search`'s default `--model`.
-    pub model_path: String,
-    pub embedding_dim: usize,
-    pub dtype: Dtype,
-    pub partition_size: usize,
-    /// `[I, N]` for a shard, `None` for a whole index (or a merged one).
-    pub shard: Option<[usize; 2]>,
-    /// Input files this index (or shard) covers.
-    pub inputs: usize,
-    /// Rows embedded (inputs minus skipped files) in the finished partitions.
-    pub count: usize,
-    /// Skipped files in the finished partitions (listed in errors.jsonl).
-    pub skipped: usize,
-    /// Finished partitions: number → rows.
-    pub partitions: BTreeMap<usize, usize>,
-    /// All planned partitions are finished.
-    pub complete: bool,
+/// `--dtype`: the embedding dtype on disk.
+pub fn parse_dtype(s: &str) -> std::result::Result<Dtype, String> {
+    s.parse().map_err(|e: webclip::Error| e.to_string())
 }
 
 pub fn emb_path(dir: &Path, k: usize) -> PathBuf {
-    dir.join("img_emb").join(format!("img_emb_{k}.npy"))
+    dir.join(emb_name(k))
 }
 
 pub fn meta_path(dir: &Path, k: usize) -> PathBuf {
-    dir.join("metadata").join(format!("metadata_{k}.parquet"))
+    dir.join(meta_name(k))
 }
 
 fn io_err(p: &Path, e: std::io::Error) -> CliError {
@@ -216,88 +166,50 @@ pub fn plan(inputs: usize, partition_size: usize, [i, n]: [usize; 2]) -> Vec<(us
 // ---------------------------------------------------------------------------------------------
 // Model identity
 
-/// The model folder's name and a hash of what makes its embeddings: `config.json` (or
-/// `open_clip_config.json`), the safetensors header and 64 KiB samples at 16 places in the data
-/// (FNV-1a, 64 bits: a change of weights changes it; reading 1 MiB keeps it instant).
+/// The model folder's name and its [`ModelHash`] (the core's, so the page computes the same one
+/// for the same folder): the small config files, the weights file's length and 16 windows of
+/// 64 KiB spread over it (reading 1 MiB keeps it instant).
 pub fn model_identity(dir: &Path) -> Result<(String, String)> {
-    let mut h = Fnv::default();
-    for name in ["config.json", "open_clip_config.json", "preprocessor_config.json"] {
+    let mut h = ModelHash::new();
+    for name in webclip::index::HASHED_FILES {
         if let Ok(b) = std::fs::read(dir.join(name)) {
-            h.write(name.as_bytes());
-            h.write(&b);
+            h.small_file(name, &b);
         }
     }
     for name in ["model.safetensors", "open_clip_model.safetensors"] {
         let p = dir.join(name);
         let Ok(mut f) = std::fs::File::open(&p) else { continue };
         let len = f.metadata().map_err(|e| io_err(&p, e))?.len();
-        h.write(&len.to_le_bytes());
         use std::io::{Read, Seek, SeekFrom};
-        let mut buf = vec![0u8; 64 << 10];
-        for s in 0..16u64 {
-            let at = len.saturating_sub(buf.len() as u64) * s / 15;
-            f.seek(SeekFrom::Start(at)).map_err(|e| io_err(&p, e))?;
-            let n = f.read(&mut buf).map_err(|e| io_err(&p, e))?;
-            h.write(&buf[..n]);
+        let mut samples = Vec::new();
+        for r in ModelHash::sample_ranges(len) {
+            let mut buf = vec![0u8; (r.end - r.start) as usize];
+            f.seek(SeekFrom::Start(r.start)).map_err(|e| io_err(&p, e))?;
+            f.read_exact(&mut buf).map_err(|e| io_err(&p, e))?;
+            samples.push(buf);
         }
+        h.weights(len, &samples.iter().map(Vec::as_slice).collect::<Vec<_>>());
     }
     let id = dir
         .canonicalize()
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| dir.display().to_string());
-    Ok((id, format!("{:016x}", h.0)))
-}
-
-struct Fnv(u64);
-
-impl Default for Fnv {
-    fn default() -> Self {
-        Fnv(0xcbf2_9ce4_8422_2325)
-    }
-}
-
-impl Fnv {
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
-        }
-    }
+    Ok((id, h.finish()))
 }
 
 // ---------------------------------------------------------------------------------------------
 // .npy
 
-/// NPY v1.0: magic, header dict padded so the data starts at a multiple of 64 bytes.
-fn npy_header(dtype: Dtype, rows: usize, dim: usize) -> Vec<u8> {
-    let dict = format!("{{'descr': '{}', 'fortran_order': False, 'shape': ({rows}, {dim}), }}", dtype.descr());
-    let unpadded = 10 + dict.len() + 1;
-    let total = unpadded.div_ceil(64) * 64;
-    let mut h = b"\x93NUMPY\x01\x00".to_vec();
-    h.extend_from_slice(&((total - 10) as u16).to_le_bytes());
-    h.extend_from_slice(dict.as_bytes());
-    h.resize(total - 1, b' ');
-    h.push(b'\n');
-    h
-}
-
 pub fn write_npy(path: &Path, dtype: Dtype, dim: usize, values: &[f32]) -> Result<()> {
-    let rows = values.len() / dim.max(1);
-    let mut bytes = npy_header(dtype, rows, dim);
-    match dtype {
-        Dtype::F32 => values.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes())),
-        Dtype::F16 => values.iter().for_each(|v| bytes.extend_from_slice(&half::f16::from_f32(*v).to_le_bytes())),
-    }
+    let bytes = npy_bytes(dtype, dim, values);
     write_atomic(path, |f| f.write_all(&bytes).map_err(|e| io_err(path, e)))
 }
 
 /// A memory-mapped `.npy` of `[rows, dim]` f16 or f32.
 pub struct Npy {
     map: memmap2::Mmap,
-    pub dtype: Dtype,
-    pub rows: usize,
-    pub dim: usize,
-    offset: usize,
+    view: NpyView,
 }
 
 impl Npy {
@@ -306,136 +218,36 @@ impl Npy {
         // SAFETY: read-only map of an index file; a file truncated meanwhile faults rather than
         // being misread.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| io_err(path, e))?;
-        let bad = |why: &str| CliError::File(path.to_path_buf(), format!("not an embeddings .npy: {why}"));
-        if map.len() < 10 || &map[..6] != b"\x93NUMPY" {
-            return Err(bad("no NPY magic"));
-        }
-        let (hlen, start) = match map[6] {
-            1 => (u16::from_le_bytes([map[8], map[9]]) as usize, 10),
-            2 | 3 if map.len() >= 12 => (u32::from_le_bytes([map[8], map[9], map[10], map[11]]) as usize, 12),
-            _ => return Err(bad("unknown NPY version")),
-        };
-        let header = map.get(start..start + hlen).ok_or_else(|| bad("header runs past the end"))?;
-        let header = std::str::from_utf8(header).map_err(|_| bad("header is not text"))?;
-        let dtype = if header.contains("'<f2'") {
-            Dtype::F16
-        } else if header.contains("'<f4'") {
-            Dtype::F32
-        } else {
-            return Err(bad("dtype is neither <f2 nor <f4"));
-        };
-        if header.contains("'fortran_order': True") {
-            return Err(bad("Fortran order"));
-        }
-        let shape = header
-            .split_once("'shape': (")
-            .and_then(|(_, r)| r.split_once(')'))
-            .map(|(s, _)| s.split(',').filter_map(|x| x.trim().parse::<usize>().ok()).collect::<Vec<_>>())
-            .ok_or_else(|| bad("no shape"))?;
-        let [rows, dim] = shape[..] else { return Err(bad("not 2-D")) };
-        let offset = start + hlen;
-        if map.len() < offset + rows * dim * dtype.size() {
-            return Err(bad("shorter than its shape"));
-        }
-        Ok(Npy { map, dtype, rows, dim, offset })
+        let view = NpyView::parse(&map).map_err(|e| CliError::File(path.to_path_buf(), e.to_string()))?;
+        Ok(Npy { map, view })
     }
 
-    /// Rows `range` as f32 into `out` (`range.len() · dim`); `halves` is scratch for f16 files,
-    /// kept by the caller so that a scan allocates nothing per block.
+    pub fn rows(&self) -> usize {
+        self.view.rows
+    }
+
+    pub fn dim(&self) -> usize {
+        self.view.dim
+    }
+
+    /// Rows `range` as f32 into `out` (`range.len() · dim`); `halves` is scratch for f16 files.
     pub fn rows_f32(&self, range: Range<usize>, out: &mut [f32], halves: &mut Vec<half::f16>) {
-        let b = &self.map[self.offset + range.start * self.dim * self.dtype.size()..];
-        match self.dtype {
-            Dtype::F32 => {
-                for (o, c) in out.iter_mut().zip(b.chunks_exact(4)) {
-                    *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
-                }
-            }
-            Dtype::F16 => {
-                use half::slice::HalfFloatSliceExt;
-                let n = range.len() * self.dim;
-                halves.resize(n, half::f16::ZERO);
-                for (h, c) in halves.iter_mut().zip(b.chunks_exact(2)) {
-                    *h = half::f16::from_le_bytes([c[0], c[1]]);
-                }
-                halves[..n].convert_to_f32_slice(&mut out[..n]);
-            }
-        }
+        self.view.rows_f32(&self.map, range, out, halves)
     }
 }
 
 // ---------------------------------------------------------------------------------------------
 // Parquet metadata
 
-/// One row of `metadata_{k}.parquet`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Meta {
-    pub image_path: String,
-    pub width: i32,
-    pub height: i32,
-    pub file_size: i64,
-}
-
-const META_SCHEMA: &str = "message schema {
-    REQUIRED BYTE_ARRAY image_path (UTF8);
-    REQUIRED INT32 width;
-    REQUIRED INT32 height;
-    REQUIRED INT64 file_size;
-}";
-
 fn write_meta(path: &Path, rows: &[Meta]) -> Result<()> {
-    let perr = |e: parquet::errors::ParquetError| CliError::File(path.to_path_buf(), format!("writing parquet: {e}"));
-    write_atomic(path, |f| {
-        let schema = Arc::new(parse_message_type(META_SCHEMA).map_err(perr)?);
-        let props = Arc::new(WriterProperties::builder().build());
-        let mut w =
-            SerializedFileWriter::new(f.try_clone().map_err(|e| io_err(path, e))?, schema, props).map_err(perr)?;
-        let mut rg = w.next_row_group().map_err(perr)?;
-        let mut col = 0;
-        while let Some(mut c) = rg.next_column().map_err(perr)? {
-            match col {
-                0 => {
-                    let v: Vec<ByteArray> = rows.iter().map(|r| ByteArray::from(r.image_path.as_str())).collect();
-                    c.typed::<ByteArrayType>().write_batch(&v, None, None).map_err(perr)?;
-                }
-                1 | 2 => {
-                    let v: Vec<i32> = rows.iter().map(|r| if col == 1 { r.width } else { r.height }).collect();
-                    c.typed::<Int32Type>().write_batch(&v, None, None).map_err(perr)?;
-                }
-                _ => {
-                    let v: Vec<i64> = rows.iter().map(|r| r.file_size).collect();
-                    c.typed::<Int64Type>().write_batch(&v, None, None).map_err(perr)?;
-                }
-            }
-            c.close().map_err(perr)?;
-            col += 1;
-        }
-        rg.close().map_err(perr)?;
-        w.close().map_err(perr)?;
-        Ok(())
-    })
+    let bytes = metadata_parquet(rows).map_err(|e| CliError::File(path.to_path_buf(), e.to_string()))?;
+    write_atomic(path, |f| f.write_all(&bytes).map_err(|e| io_err(path, e)))
 }
 
 /// The rows of a metadata file written by [`write_meta`] (or any parquet with those columns).
 pub fn read_meta(path: &Path) -> Result<Vec<Meta>> {
-    let perr = |e: parquet::errors::ParquetError| CliError::File(path.to_path_buf(), format!("reading parquet: {e}"));
-    let f = std::fs::File::open(path).map_err(|e| io_err(path, e))?;
-    let reader = SerializedFileReader::new(f).map_err(perr)?;
-    let names: Vec<String> =
-        reader.metadata().file_metadata().schema_descr().columns().iter().map(|c| c.name().to_string()).collect();
-    let col = |n: &str| names.iter().position(|x| x == n);
-    let path_col =
-        col("image_path").ok_or_else(|| CliError::File(path.to_path_buf(), "no image_path column".into()))?;
-    let mut out = Vec::new();
-    for row in reader.get_row_iter(None).map_err(perr)? {
-        let row = row.map_err(perr)?;
-        out.push(Meta {
-            image_path: row.get_string(path_col).map_err(perr)?.clone(),
-            width: col("width").and_then(|i| row.get_int(i).ok()).unwrap_or(0),
-            height: col("height").and_then(|i| row.get_int(i).ok()).unwrap_or(0),
-            file_size: col("file_size").and_then(|i| row.get_long(i).ok()).unwrap_or(0),
-        });
-    }
-    Ok(out)
+    let bytes = std::fs::read(path).map_err(|e| io_err(path, e))?;
+    read_metadata(bytes::Bytes::from(bytes)).map_err(|e| CliError::File(path.to_path_buf(), e.to_string()))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -553,13 +365,6 @@ fn save_info(dir: &Path, info: &IndexInfo) -> Result<()> {
     write_atomic(&path, |f| f.write_all(text.as_bytes()).map_err(|e| io_err(&path, e)))
 }
 
-#[derive(Serialize, Deserialize)]
-struct ErrorLine {
-    path: String,
-    reason: String,
-    partition: usize,
-}
-
 /// Runs an index job (module docs).
 pub fn run_index(clip: &Clip, job: &IndexJob, rep: &mut Reporter) -> Result<IndexSummary> {
     let t0 = Instant::now();
@@ -667,8 +472,9 @@ pub fn run_index(clip: &Clip, job: &IndexJob, rep: &mut Reporter) -> Result<Inde
                 let embs = pollster::block_on(clip.embed_pixels(pixels, ok.len()))?;
                 model_secs += t.elapsed().as_secs_f64();
                 for e in embs {
-                    let norm = e.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-                    rows.extend(e.iter().map(|x| x / norm));
+                    let start = rows.len();
+                    rows.extend(e);
+                    normalise_rows(&mut rows[start..], dim);
                 }
                 embedded += ok.len();
                 metas.extend(ok);
@@ -842,37 +648,29 @@ pub fn read_info(dir: &Path) -> Result<IndexInfo> {
 /// The `top_k` rows of the index in `dir` most similar to `query` (normalised here), exact:
 /// every memory-mapped partition in blocks of rows over the cores, each block converted to
 /// f32 once and multiplied with the query. Ties keep index order.
-pub fn search_embeddings(
-    dir: &Path,
-    partitions: &[usize],
-    query: &[f32],
-    top_k: usize,
-) -> Result<Vec<(f32, usize, usize)>> {
-    let norm = query.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
-    let q: Vec<f32> = query.iter().map(|x| x / norm).collect();
-    let mut best: Vec<(f32, usize, usize)> = Vec::new();
+pub fn search_embeddings(dir: &Path, partitions: &[usize], query: &[f32], top_k: usize) -> Result<Vec<Found>> {
+    let q = unit(query);
+    let mut best: Vec<Found> = Vec::new();
     for &k in partitions {
         let npy = Npy::open(&emb_path(dir, k))?;
-        if npy.dim != q.len() {
+        let (rows, dim) = (npy.rows(), npy.dim());
+        if dim != q.len() {
             return Err(CliError::File(
                 emb_path(dir, k),
-                format!("holds {}-dimensional embeddings; the query has {}", npy.dim, q.len()),
+                format!("holds {dim}-dimensional embeddings; the query has {}", q.len()),
             ));
         }
-        const BLOCK: usize = 4096;
-        let blocks: Vec<Range<usize>> = (0..npy.rows).step_by(BLOCK).map(|s| s..(s + BLOCK).min(npy.rows)).collect();
-        let found: Vec<Vec<(f32, usize, usize)>> = blocks
+        const BLOCK: usize = SEARCH_BLOCK;
+        let blocks: Vec<Range<usize>> = (0..rows).step_by(BLOCK).map(|s| s..(s + BLOCK).min(rows)).collect();
+        let found: Vec<Vec<Found>> = blocks
             .into_par_iter()
             .map_init(
-                || (vec![0f32; BLOCK * npy.dim], Vec::new()),
+                || (vec![0f32; BLOCK * dim], Vec::new()),
                 |(buf, halves), r| {
                     let n = r.len();
-                    npy.rows_f32(r.clone(), &mut buf[..n * npy.dim], halves);
-                    let mut top: Vec<(f32, usize, usize)> = Vec::with_capacity(top_k + 1);
-                    for (i, row) in buf[..n * npy.dim].chunks_exact(npy.dim).enumerate() {
-                        let s = dot(row, &q);
-                        push_top(&mut top, (s, k, r.start + i), top_k);
-                    }
+                    npy.rows_f32(r.clone(), &mut buf[..n * dim], halves);
+                    let mut top: Vec<Found> = Vec::with_capacity(top_k + 1);
+                    scan_block(&mut top, &buf[..n * dim], &q, k, r.start, top_k);
                     top
                 },
             )
@@ -884,34 +682,8 @@ pub fn search_embeddings(
     Ok(best)
 }
 
-/// Keeps `top` the `k` best (highest score, then lowest partition/row) in order.
-fn push_top(top: &mut Vec<(f32, usize, usize)>, item: (f32, usize, usize), k: usize) {
-    let better =
-        |a: &(f32, usize, usize), b: &(f32, usize, usize)| a.0 > b.0 || (a.0 == b.0 && (a.1, a.2) < (b.1, b.2));
-    if top.len() == k && top.last().is_none_or(|l| !better(&item, l)) {
-        return;
-    }
-    let at = top.iter().position(|x| better(&item, x)).unwrap_or(top.len());
-    top.insert(at, item);
-    top.truncate(k);
-}
-
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Eight partial sums: the compiler vectorises this without reassociating.
-    let mut acc = [0f32; 8];
-    let (ac, bc) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ac.remainder().iter().zip(bc.remainder()).map(|(x, y)| x * y).sum();
-    for (x, y) in ac.zip(bc) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
 /// Hits with their paths (reads the metadata of the partitions they are in).
-pub fn resolve(dir: &Path, found: &[(f32, usize, usize)]) -> Result<Vec<Hit>> {
+pub fn resolve(dir: &Path, found: &[Found]) -> Result<Vec<Hit>> {
     let mut metas: BTreeMap<usize, Vec<Meta>> = BTreeMap::new();
     let mut out = Vec::new();
     for &(score, k, row) in found {
@@ -959,14 +731,6 @@ mod tests {
         for bad in ["4/4", "1/0", "x/2", "1", "-1/2"] {
             assert!(parse_shard(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn npy_header_is_numpy_v1() {
-        let h = npy_header(Dtype::F16, 3, 512);
-        assert_eq!(h.len() % 64, 0);
-        assert_eq!(&h[..8], b"\x93NUMPY\x01\x00");
-        assert_eq!(*h.last().unwrap_or(&0), b'\n');
     }
 
     #[test]

@@ -70,7 +70,7 @@ struct IndexArgs {
     #[arg(long, required = true)]
     out: Option<PathBuf>,
     /// Embedding dtype on disk.
-    #[arg(long, value_enum, default_value = "f16")]
+    #[arg(long, default_value = "f16", value_parser = index::parse_dtype)]
     dtype: index::Dtype,
     /// Input files per partition (img_emb_{k}.npy + metadata_{k}.parquet).
     #[arg(long, default_value_t = 10_000)]

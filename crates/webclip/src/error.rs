@@ -43,6 +43,10 @@ pub enum Error {
     #[error("the model produced non-finite values (NaN or infinity) for {0}; the weights may be corrupt")]
     NonFinite(String),
 
+    /// A collection index's file (`.npy`, `.parquet`, `index.json`) is not what the layout says.
+    #[error("index: {0}")]
+    Index(String),
+
     /// The compute device failed (adapter request, device lost, readback error).
     #[error("device: {0}")]
     Device(String),

@@ -27,6 +27,7 @@ pub mod error;
 pub mod export;
 #[doc(hidden)]
 pub mod fuzz;
+pub mod index;
 mod json;
 pub mod loader;
 pub mod model;
