@@ -6,8 +6,10 @@
 //   classify.js   the Classify view (labels, image cards, search)
 //   finetune.js   the Fine-tune view (+ trainset.js, its training set; storage.js, its saved run)
 //   learn.js      the Learn view
+//   library.js    the Library view (a folder of photos, indexed in the background and searched;
+//                 the package's Library, on workers of its own with the page's model)
 //   run.js        the run controller both training views use
-//   state.js      the current model (and who hears about a new one), #app[data-state]
+//   state.js      the current model, its source (and who hears about a new one), #app[data-state]
 //   images.js     the user's images (Classify and Fine-tune)
 //   ui.js         DOM helper, formatting, alerts and the status line
 //   plots.js      the charts
@@ -22,7 +24,9 @@
 // "error", also "busy" while a training run is running) and [data-view];
 // #backend-badge[data-backend][data-precision]; the views' own are listed in their modules.
 //
-// Views: a tablist switches between Classify (default), Fine-tune and Learn; `?view=` picks one.
+// Views: a tablist switches between Classify (default), Fine-tune, Learn and Library; `?view=`
+// picks one. A view may take the page's drops and pastes while it is shown (Library: a folder to
+// index, an image to search by): it exports `drop(dataTransfer)`, `dropZone()` and `paste(files)`.
 // Other query parameters: ?backend=, ?precision=, ?model= (a Hugging Face folder URL, or
 // "shapes"), and the views' (?templates=, ?labels=, ?steps=).
 
@@ -31,6 +35,7 @@ import * as finetune from "./finetune.js";
 import { initI18n } from "./i18n.js";
 import { addImages } from "./images.js";
 import * as learn from "./learn.js";
+import * as library from "./library.js";
 import {
   SHAPES_URL,
   adoptModel,
@@ -71,7 +76,7 @@ const el = {
   tabs: [...document.querySelectorAll('#tabs [role="tab"]')],
 };
 
-const VIEWS = { classify, finetune, learn };
+const VIEWS = { classify, finetune, learn, library };
 
 const loader = {
   token: 0, // bumps on every load and adoption: a load that is no longer the latest drops its model
@@ -264,7 +269,7 @@ async function loadModel(override) {
       return;
     }
     classify.setDefaultLabels(labelsKind, names);
-    adoptModel(model, name, seconds);
+    adoptModel(model, name, seconds, { source, cache: kind === "hub", backend, precision });
   } catch (e) {
     if (token !== loader.token) return;
     const still = current.model ? ` Still using ${current.name}.` : "";
@@ -339,15 +344,18 @@ function setModelFiles(files) {
   loadModel({ kind: "folder" });
 }
 
-/** Drops anywhere on the page add images, except on the model area (model files). Without this a
- * missed drop would navigate away from the page. Pasted files are images too. */
+/** Drops anywhere on the page add images, except on the model area (model files) and while a
+ * view that takes drops itself is shown (Library: a folder to index). Without this a missed drop
+ * would navigate away from the page. Pasted files are images too (or go to that view). */
 function wirePageDrops() {
   let dragDepth = 0;
-  const zoneFor = (target) => (el.modelDrop.contains(target) ? el.modelDrop : el.dropzone);
+  const shownView = () => VIEWS[el.app.dataset.view] ?? classify;
+  const zoneFor = (target) =>
+    shownView().dropZone?.() ?? (el.modelDrop.contains(target) ? el.modelDrop : el.dropzone);
+  const zones = () => [el.dropzone, el.modelDrop, ...Object.values(VIEWS).map((v) => v.dropZone?.()).filter(Boolean)];
   const hasFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes("Files");
   const unmark = () => {
-    el.dropzone.classList.remove("dragover");
-    el.modelDrop.classList.remove("dragover");
+    for (const z of zones()) z.classList.remove("dragover");
   };
   window.addEventListener("dragenter", (e) => {
     if (!hasFiles(e)) return;
@@ -360,8 +368,7 @@ function wirePageDrops() {
     e.preventDefault();
     e.dataTransfer.dropEffect = "copy";
     const zone = zoneFor(e.target);
-    el.dropzone.classList.toggle("dragover", zone === el.dropzone);
-    el.modelDrop.classList.toggle("dragover", zone === el.modelDrop);
+    for (const z of zones()) z.classList.toggle("dragover", z === zone);
   });
   window.addEventListener("dragleave", () => {
     dragDepth = Math.max(0, dragDepth - 1);
@@ -372,6 +379,11 @@ function wirePageDrops() {
     e.preventDefault();
     dragDepth = 0;
     unmark();
+    const view = shownView();
+    if (view.drop) {
+      view.drop(e.dataTransfer); // it reads the items now, while the event lasts
+      return;
+    }
     const toModel = el.modelDrop.contains(e.target) && !el.folderOpts.hidden;
     try {
       const files = await filesFromDataTransfer(e.dataTransfer);
@@ -387,7 +399,9 @@ function wirePageDrops() {
     const files = [...(e.clipboardData?.files ?? [])];
     if (!files.length) return; // plain text pastes go where they were meant to
     e.preventDefault();
-    addImages(files);
+    const view = shownView();
+    if (view.paste) view.paste(files);
+    else addImages(files);
   });
 }
 

@@ -276,6 +276,66 @@ export const KO = {
   "Loading the bundled model (trained natively)…": "내장 모델을 불러오는 중 (네이티브로 학습)…",
   "the fully trained model": "다 학습된 모델",
 
+  // ---- Library
+  Library: "라이브러리",
+  "Your photo library": "내 사진 라이브러리",
+  "Pick a folder of photos: they are embedded in the background, on this machine, and the index is saved in this browser, so you can search them later without picking the folder again. The library follows one folder: unchanged photos are not embedded again, and photos no longer in it are dropped.":
+    "사진 폴더를 고르세요. 사진은 이 컴퓨터에서 백그라운드로 임베딩되고 인덱스는 이 브라우저에 저장되므로, 나중에 폴더를 다시 고르지 않아도 검색할 수 있습니다. 라이브러리는 폴더 하나를 따릅니다: 바뀌지 않은 사진은 다시 임베딩하지 않고, 폴더에서 사라진 사진은 뺍니다.",
+  "Re-index with this model": "이 모델로 다시 인덱싱",
+  "Drop a folder of photos here": "사진 폴더를 여기에 끌어다 놓거나",
+  ", or": "",
+  "Choose folder…": "폴더 선택…",
+  "Choose a folder of photos": "사진 폴더 선택",
+  Pause: "일시 정지",
+  Resume: "이어서 하기",
+  Rescan: "다시 읽기",
+  "Read the folder again: new and changed photos are embedded, removed ones dropped":
+    "폴더를 다시 읽습니다: 새로 생기거나 바뀐 사진은 임베딩하고, 없어진 사진은 뺍니다",
+  "Indexing progress": "인덱싱 진행 상황",
+  Done: "완료",
+  Speed: "속도",
+  Failed: "실패",
+  "Latest embedded images": "최근 임베딩한 이미지",
+  "Indexed images": "인덱싱한 이미지",
+  "Files that could not be indexed": "인덱싱하지 못한 파일",
+  "The index": "인덱스",
+  "Export index": "인덱스 내보내기",
+  "Import index": "인덱스 가져오기",
+  Clear: "비우기",
+  "The index is exported in the folder layout of": "인덱스는",
+  "(index.json, img_emb/, metadata/, errors.jsonl), which": "의 폴더 구조(index.json, img_emb/, metadata/, errors.jsonl)로 내보내며,",
+  "reads; import takes such a folder made with the same model.":
+    "(이)가 읽을 수 있습니다. 가져오기는 같은 모델로 만든 그런 폴더를 받습니다.",
+  Search: "검색",
+  "Search your photos by text": "글로 사진 검색",
+  "e.g. a dog on the beach": "예: a dog on the beach",
+  "…or by an image": "…또는 이미지로",
+  "Photos ranked by similarity": "유사도 순으로 정렬한 사진",
+  Open: "열기",
+  "More like this": "비슷한 사진 더 보기",
+  "No preview: choose the folder again to see the images.": "미리보기 없음: 이미지를 보려면 폴더를 다시 고르세요.",
+  "No library open.": "열린 라이브러리가 없습니다.",
+  "Not saved (this browser offers no storage)": "저장 안 됨 (이 브라우저에서 저장소를 쓸 수 없음)",
+  "Ready: type to search.": "준비됨: 입력하면 검색합니다.",
+  "Ready: choose a folder of photos to index it.": "준비됨: 인덱싱할 사진 폴더를 고르세요.",
+  "The library could not be opened.": "라이브러리를 열지 못했습니다.",
+  "Reading the folder…": "폴더를 읽는 중…",
+  "No images in that folder (JPEG, PNG, GIF, WebP, BMP, TIFF).": "그 폴더에 이미지(JPEG, PNG, GIF, WebP, BMP, TIFF)가 없습니다.",
+  "The folder is indexed as soon as a model is loaded.": "모델을 불러오는 대로 폴더를 인덱싱합니다.",
+  "Pausing after the images in flight…": "처리 중인 이미지를 마친 뒤 일시 정지하는 중…",
+  "Indexing stopped. The images embedded so far are kept: Resume tries again.":
+    "인덱싱이 멈췄습니다. 지금까지 임베딩한 이미지는 남아 있습니다. “이어서 하기”로 다시 시도하세요.",
+  "The library is empty: choose a folder to index it.": "라이브러리가 비어 있습니다: 인덱싱할 폴더를 고르세요.",
+  "The library is empty.": "라이브러리가 비어 있습니다.",
+  "Opening the library…": "라이브러리를 여는 중…",
+  "The library is not open yet.": "라이브러리가 아직 열리지 않았습니다.",
+  "Images like the pasted image": "붙여 넣은 이미지와 비슷한 사진",
+  "The Library needs the webclip package (see the message above).": "라이브러리에는 webclip 패키지가 필요합니다 (위 메시지 참고).",
+  "Waiting for the page's model to load…": "페이지의 모델을 불러오기를 기다리는 중…",
+  "Load a model in the Classify view first: the library indexes with it.":
+    "먼저 분류 보기에서 모델을 불러오세요: 라이브러리는 그 모델로 인덱싱합니다.",
+  "The webclip package is not loaded yet; try again in a moment.": "webclip 패키지를 아직 불러오지 않았습니다. 잠시 뒤에 다시 해 보세요.",
+
   // ---- footer
   "webclip: CLIP in Rust on": "webclip:",
   ", compiled to WebAssembly. Probabilities are the softmax of the model's scaled cosine similarities over the classes you list.":
@@ -315,6 +375,16 @@ function batchim(word) {
 const obj = (w) => `${w}${{ true: "을", l: "을", false: "를" }[batchim(w)] ?? "을(를)"}`;
 const topic = (w) => `${w}${{ true: "은", l: "은", false: "는" }[batchim(w)] ?? "은(는)"}`;
 const ro = (w) => `${w}${{ true: "으로", l: "로", false: "로" }[batchim(w)] ?? "(으)로"}`;
+
+const LIB_FAIL = {
+  "Could not open the library": "라이브러리를 열지 못했습니다",
+  "Indexing stopped": "인덱싱이 멈췄습니다",
+  "Export failed": "내보내기 실패",
+  "Import failed": "가져오기 실패",
+  "Could not read the folder": "폴더를 읽지 못했습니다",
+  "Could not open the folder": "폴더를 열지 못했습니다",
+  "Could not clear the library": "라이브러리를 비우지 못했습니다",
+};
 
 const WHERE = { WebGPU: "WebGPU", "the CPU": "CPU", "the CPU (WebAssembly)": "CPU (WebAssembly)" };
 
@@ -512,6 +582,50 @@ export const KO_PATTERNS = [
   ],
   [/^the model at step (\d+)$/, (m) => `스텝 ${m[1]}의 모델`],
   [/^Could not classify: (.*)$/, (m, s) => `분류하지 못했습니다: ${s(m[1])}`],
+
+  // library.js
+  [/^Opening the library with (.+)…$/, (m, s) => `${s(m[1])}(으)로 라이브러리를 여는 중…`],
+  [/^Loading (.+) for the library: (\d+) %$/, (m, s) => `라이브러리용 ${s(m[1])} 불러오는 중: ${m[2]} %`],
+  [/^The library indexes with (.+)\.$/, (m, s) => `라이브러리는 ${s(m[1])}(으)로 인덱싱합니다.`],
+  [
+    /^The model in use is fine-tuned: the library indexes with (.+), the last model loaded \(not a fine-tuned one\)\.$/,
+    (m, s) => `지금 모델은 파인튜닝한 모델입니다: 라이브러리는 마지막으로 불러온 모델(파인튜닝 전)인 ${s(m[1])}(으)로 인덱싱합니다.`,
+  ],
+  [
+    /^The saved library belongs to another model: it was indexed with (.+) \((\d+) images\)\. Re-index it with (.+) to search it with this model; the old index is kept until then\.$/,
+    (m) => `저장된 라이브러리는 다른 모델의 것입니다: ${m[1]}(으)로 인덱싱했습니다 (이미지 ${m[2]}개). 이 모델로 검색하려면 ${m[3]}(으)로 다시 인덱싱하세요. 그때까지 옛 인덱스는 남아 있습니다.`,
+  ],
+  [
+    /^This library was indexed with (.+) \((\d+) images\)\. Re-index with (.+)\? The old index is kept until you do\.$/,
+    (m) => `이 라이브러리는 ${m[1]}(으)로 인덱싱했습니다 (이미지 ${m[2]}개). ${m[3]}(으)로 다시 인덱싱할까요? 다시 인덱싱할 때까지 옛 인덱스는 남아 있습니다.`,
+  ],
+  [/^Indexing (\d+) files…$/, (m) => `파일 ${m[1]}개를 인덱싱하는 중…`],
+  [/^Paused after (\d+) new images\. Resume continues where it stopped\.$/, (m) => `새 이미지 ${m[1]}개를 처리한 뒤 일시 정지했습니다. “이어서 하기”로 멈춘 곳부터 계속합니다.`],
+  [
+    /^Done in ([\d.]+) s: (\d+) embedded, (\d+) unchanged, (\d+) removed, (\d+) failed\.$/,
+    (m) => `완료 (${m[1]}초): 임베딩 ${m[2]}개, 그대로 ${m[3]}개, 삭제 ${m[4]}개, 실패 ${m[5]}개.`,
+  ],
+  [/^([\d.]+) images\/s$/, (m) => `초당 ${m[1]}장`],
+  [/^Saved in: (OPFS|IndexedDB)$/, (m) => `저장 위치: ${m[1]}`],
+  [/^(\d+) images$/, (m) => `이미지 ${m[1]}개`],
+  [/^(\d+) workers? on (WebGPU|the CPU)$/, (m) => `워커 ${m[1]}개, ${WHERE[m[2]]}`],
+  [/^(\d+) embedded at ([\d.]+) images\/s$/, (m) => `${m[1]}개 임베딩, 초당 ${m[2]}장`],
+  [/^Files that could not be indexed: (\d+)$/, (m) => `인덱싱하지 못한 파일: ${m[1]}개`],
+  [/^Indexed images: (\d+)$/, (m) => `인덱싱한 이미지: ${m[1]}개`],
+  [/^Best matches for “(.+)”$/, (m) => `“${m[1]}”에 가장 잘 맞는 사진`],
+  [/^Images like (.+)$/, (m) => `${m[1]}와(과) 비슷한 사진`],
+  [/^Exported (\d+) files to the folder (.+)\.$/, (m) => `파일 ${m[1]}개를 ${m[2]} 폴더로 내보냈습니다.`],
+  [
+    /^Downloaded (\d+) files: put the \.npy in img_emb\/ and the \.parquet in metadata\/\.$/,
+    (m) => `파일 ${m[1]}개를 내려받았습니다: .npy는 img_emb/에, .parquet은 metadata/에 넣으세요.`,
+  ],
+  [/^Imported an index of (\d+) images\.$/, (m) => `이미지 ${m[1]}개의 인덱스를 가져왔습니다.`],
+  [
+    /^Remove all (\d+) images from the library\? Your photos themselves are not touched\.$/,
+    (m) => `라이브러리에서 이미지 ${m[1]}개를 모두 지울까요? 사진 파일 자체는 그대로입니다.`,
+  ],
+  [/^(Could not open the library|Indexing stopped|Export failed|Import failed|Could not read the folder|Could not open the folder|Could not clear the library): (.*)$/,
+    (m, s) => `${LIB_FAIL[m[1]]}: ${s(m[2])}`],
 
   // run.js: a run's failure, after the specific "Stopped: …" lines above
   [/^(Fine-tuning|Learn): (.*)$/, (m, s) => `${s(m[1])}: ${s(m[2])}`],

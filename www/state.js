@@ -1,7 +1,8 @@
 // The page's shared state, in place of a context object handed from view to view:
 //
-// - `current`: the Classify view's model (the one the page loads at start, or a fine-tuned one)
-//   and whether a load is under way; `adoptModel` makes a model current;
+// - `current`: the Classify view's model (the one the page loads at start, or a fine-tuned one),
+//   where it came from (`source`, `loaded`: the Library view opens its own copy of it) and
+//   whether a load is under way; `adoptModel` makes a model current;
 // - `register`: a view's hooks: it hears about a new model, says which models it still holds
 //   (`retireModel` disposes the others) and when it is busy (`updateAppState`: #app[data-state]);
 // - `loadInWorker`: the package's `loadModelInWorker` once the package is imported.
@@ -18,6 +19,13 @@ export const SHAPES_URL = new URL("models/shapes/", document.baseURI).href;
 export const current = {
   model: null,
   name: "",
+  /** The ModelSource of `model` (a URL string or a files object); null for a fine-tuned model. */
+  source: null,
+  /**
+   * The last model loaded from a source (fine-tuning does not change it): `{ source, name,
+   * cache, backend, precision }`, what the Library view needs to load the same model again.
+   */
+  loaded: null,
   loading: false,
   loadFailed: false,
 };
@@ -63,11 +71,17 @@ export function register(part) {
 // ---------------------------------------------------------------------------------------------
 // The current model
 
-/** Makes `model` (freshly loaded, or fine-tuned) the Classify view's model; `seconds`: its load time. */
-export function adoptModel(model, name, seconds) {
+/**
+ * Makes `model` (freshly loaded, or fine-tuned) the Classify view's model; `seconds`: its load
+ * time; `origin`: how it was loaded (`{ source, cache, backend, precision }`), none for a
+ * fine-tuned model (it has no source to load again).
+ */
+export function adoptModel(model, name, seconds, origin = null) {
   const old = current.model;
   current.model = model;
   current.name = name;
+  current.source = origin?.source ?? null;
+  if (origin) current.loaded = { ...origin, name };
   current.loading = false;
   current.loadFailed = false;
   retireModel(old);

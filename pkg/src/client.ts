@@ -19,6 +19,7 @@ import type {
   ExportedModel,
   ImageInput,
   LabelProb,
+  ModelFilesSource,
   ModelSource,
   Precision,
   Progress,
@@ -42,6 +43,19 @@ interface Pending {
 
 /** Loads a model inside a new Web Worker; `dispose()` ends the worker. */
 export async function loadModelInWorker(source: ModelSource, options: WorkerLoadOptions = {}): Promise<ClipModel> {
+  const { channel, info } = await openWorker(source, options);
+  return new WorkerClipModel(channel, info!);
+}
+
+/**
+ * A new worker with `source` loaded (or, with `load: false`, only started: for ops that need
+ * the wasm but no model); the Library drives its workers through the channel directly.
+ */
+export async function openWorker(
+  source: ModelSource,
+  options: WorkerLoadOptions = {},
+  load = true,
+): Promise<{ channel: Channel; info: ModelInfo | null; settings: WorkerLoadSettings; source: string | ModelFilesSource }> {
   const backend = checkBackend(options.backend);
   const precision = checkPrecision(options.precision);
   checkSource(source);
@@ -61,9 +75,10 @@ export async function loadModelInWorker(source: ModelSource, options: WorkerLoad
       ? new Worker(scriptUrl, { type: "module", name: "webclip" })
       : new Worker(new URL("./worker.js", import.meta.url), { type: "module", name: "webclip" });
   const channel = new Channel(worker, scriptUrl);
+  if (!load) return { channel, info: null, settings, source: src };
   try {
     const info = await channel.call({ op: "load", source: src, options: settings }, [], onProgress);
-    return new WorkerClipModel(channel, info);
+    return { channel, info, settings, source: src };
   } catch (e) {
     channel.close(e instanceof Error ? e : new Error(String(e)));
     throw e;
@@ -78,7 +93,7 @@ function cloneableFetchOptions(init: RequestInit): RequestInit {
 }
 
 /** Requests with ids and their pending promises; fails them all when the worker dies. */
-class Channel {
+export class Channel {
   #worker: Worker;
   #next = 1;
   #pending = new Map<number, Pending>();
@@ -185,6 +200,8 @@ class WorkerClipModel implements ClipModel {
   readonly logitBias: number | undefined;
   readonly family: Family;
   readonly scoring: Scoring;
+  readonly modelHash: string | undefined;
+  readonly modelId: string;
   readonly inWorker = true;
 
   #channel: Channel;
@@ -201,6 +218,8 @@ class WorkerClipModel implements ClipModel {
     this.logitBias = info.logitBias;
     this.family = info.family;
     this.scoring = info.scoring;
+    this.modelHash = info.modelHash;
+    this.modelId = info.modelId;
   }
 
   #check(): void {

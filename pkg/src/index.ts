@@ -2,6 +2,15 @@
 
 export { loadModel } from "./model.js";
 export { loadModelInWorker } from "./client.js";
+export {
+  openLibrary,
+  storedLibraries,
+  deleteStoredLibrary,
+  modelHashOf,
+  filesFromDirectoryHandle,
+  filesFromFileList,
+  filesFromDataTransfer,
+} from "./library.js";
 export { DEFAULT_CACHE } from "./source.js";
 // Every public type (ClipModel, LoadOptions, TrainerOptions, ShapesRecipe, …).
 export type * from "./types.js";

@@ -6,6 +6,8 @@ import init, {
   Model,
   ModelLoader,
   lastPanic,
+  normaliseToF16,
+  tooLarge,
   shapesBatch,
   shapesClasses,
   shapesRecipe,
@@ -14,6 +16,7 @@ import init, {
   wasmMemoryBytes,
 } from "../wasm/webclip_wasm.js";
 import type { Trainer } from "../wasm/webclip_wasm.js";
+import type { EmbeddedFiles } from "./protocol.js";
 import { checkImages, toWasmImages } from "./images.js";
 import { SERVING_HINT, absoluteUrl, checkFilesSource, describe, fetchFolder, filesFromObject, prebundledFile } from "./source.js";
 import type { FileBytes } from "./source.js";
@@ -200,6 +203,13 @@ export function progressReporter(onProgress: LoadOptions["onProgress"]): (p: Pro
 
 // ---- the model --------------------------------------------------------------------------------
 
+/** A model's name for people: its URL's last segment (the folder), or "files". */
+export function modelIdOf(source: ModelSource): string {
+  if (typeof source !== "string" && !(source instanceof URL)) return "files";
+  const parts = new URL(absoluteUrl(source)).pathname.split("/").filter((p) => p !== "");
+  return decodeURIComponent(parts.at(-1) ?? "model");
+}
+
 /** Loads a model on this thread (the main thread or any worker). */
 export async function loadModel(source: ModelSource, options: LoadOptions = {}): Promise<ClipModel> {
   const started = performance.now();
@@ -241,7 +251,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
         ? Model.random(new TextDecoder().decode(files.config), files.tokenizer, backend, files.randomSeed, precision)
         : Model.load(files.config, files.openClipConfig, files.weights!, files.tokenizer, files.preprocessor, backend, precision, files.tokenizerConfig),
   );
-  const clip = new LocalClipModel(model);
+  const clip = new LocalClipModel(model, modelIdOf(source));
   progress({ stage: "ready", backend: clip.backend, precision: clip.precision, seconds: (performance.now() - started) / 1000 });
   return clip;
 }
@@ -258,14 +268,18 @@ export class LocalClipModel implements ClipModel {
   readonly logitBias: number | undefined;
   readonly family: Family;
   readonly scoring: Scoring;
+  readonly modelHash: string | undefined;
+  readonly modelId: string;
   readonly inWorker = false;
 
   #model: Model | null;
   #tail: Promise<unknown> = Promise.resolve();
   #trainers = new Set<LocalTrainer>();
 
-  constructor(model: Model) {
+  constructor(model: Model, modelId = "files") {
     this.#model = model;
+    this.modelHash = model.modelHash ?? undefined;
+    this.modelId = modelId;
     this.backend = model.backend as Backend;
     this.precision = model.precision as Precision;
     this.adapter = model.adapter;
@@ -317,6 +331,59 @@ export class LocalClipModel implements ClipModel {
     if (!this.#model) throw new Error("model disposed");
     if (images.length === 0) return [];
     return this.#withImages(images, async (model, imgs) => this.#rows((await model.embedImages(imgs)) as Float32Array, images.length));
+  }
+
+  /**
+   * A Library batch: each file decoded on its own (a bad one is reported, not fatal), the rest
+   * embedded together, normalised and rounded to f16 by the core.
+   */
+  async embedForIndex(files: readonly Blob[]): Promise<EmbeddedFiles> {
+    if (!this.#model) throw new Error("model disposed");
+    const bytes: (Uint8Array | string)[] = [];
+    for (const f of files) {
+      const big = tooLarge(f.size);
+      if (big) {
+        bytes.push(big);
+        continue;
+      }
+      try {
+        bytes.push(new Uint8Array(await f.arrayBuffer()));
+      } catch (e) {
+        bytes.push(`could not read the file: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    return this.#enqueue(async (model) => {
+      const images = new Images();
+      try {
+        const errors: (string | null)[] = [];
+        const dims: number[] = [];
+        for (const b of bytes) {
+          if (typeof b === "string") {
+            errors.push(b);
+            continue;
+          }
+          try {
+            images.pushEncoded(b);
+            errors.push(null);
+            dims.push(...images.dims(images.length - 1));
+          } catch (e) {
+            if (e instanceof WebAssembly.RuntimeError) throw e;
+            errors.push(e instanceof Error ? e.message.replace(/^image \d+: /, "") : String(e));
+          }
+        }
+        const dim = this.embeddingDim;
+        const rows = images.length === 0 ? new Uint8Array(0) : normaliseToF16((await model.embedImages(images)) as Float32Array, dim);
+        return { rows, dims: Int32Array.from(dims), errors };
+      } finally {
+        images.free();
+      }
+    });
+  }
+
+  /** The model's text or image embedding for a search (unnormalised). */
+  async queryEmbedding(query: { text: string } | { image: ImageInput }): Promise<Float32Array> {
+    const rows = "text" in query ? await this.embedTexts([query.text]) : await this.embedImages([query.image]);
+    return rows[0]!;
   }
 
   async embedTexts(texts: readonly string[]): Promise<Float32Array[]> {

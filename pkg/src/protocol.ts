@@ -57,7 +57,14 @@ export type WorkerRequest =
   | { id: number; op: "shapesBatch"; options: ShapesBatchOptions }
   | { id: number; op: "shapesClasses" }
   | { id: number; op: "shapesRecipe" }
-  | { id: number; op: "shapesTrainingBatch"; options: ShapesTrainingBatchOptions };
+  | { id: number; op: "shapesTrainingBatch"; options: ShapesTrainingBatchOptions }
+  | { id: number; op: "embedFiles"; files: Blob[] }
+  | { id: number; op: "searchSet"; rows: Uint8Array; dim: number }
+  | { id: number; op: "search"; query: SearchQuery; topK: number }
+  | { id: number; op: "encodeIndex"; rows: Uint8Array; dim: number; meta: MetaColumns; partitionSize: number }
+  | { id: number; op: "decodeIndex"; npys: Uint8Array[]; parquets: Uint8Array[] }
+  | { id: number; op: "imageExtensions" }
+  | { id: number; op: "modelHash"; source: string | ModelFilesSource; options: WorkerLoadSettings };
 
 export type Op = WorkerRequest["op"];
 
@@ -76,7 +83,35 @@ export interface ModelInfo {
   logitBias: number | undefined;
   family: Family;
   scoring: Scoring;
+  modelHash: string | undefined;
+  modelId: string;
 }
+
+/** A search's answer: rows of the index, best first, and their cosine similarities. */
+export interface Ranked {
+  rows: Uint32Array;
+  scores: Float32Array;
+}
+
+/** A batch embedded for an index: rows for the files that decoded, reasons for the others. */
+export interface EmbeddedFiles {
+  /** L2-normalised f16 rows (little-endian), one per file whose `errors[i]` is null, in order. */
+  rows: Uint8Array;
+  /** `[width, height]` per embedded file, flattened. */
+  dims: Int32Array;
+  /** Per input file: null (embedded) or why it was skipped. */
+  errors: (string | null)[];
+}
+
+/** An index's metadata columns (row-aligned with its embeddings). */
+export interface MetaColumns {
+  paths: string[];
+  widths: Int32Array;
+  heights: Int32Array;
+  sizes: Float64Array;
+}
+
+export type SearchQuery = { text: string } | { image: ImageInput } | { row: number };
 
 export interface Results {
   load: ModelInfo;
@@ -105,6 +140,14 @@ export interface Results {
   shapesRecipe: ShapesRecipe;
   /** The images' pixel buffers are transferred. */
   shapesTrainingBatch: ShapesBatch;
+  embedFiles: EmbeddedFiles;
+  searchSet: void;
+  search: Ranked;
+  /** Per partition: its .npy and .parquet bytes. */
+  encodeIndex: { npys: Uint8Array[]; parquets: Uint8Array[] };
+  decodeIndex: { rows: Uint8Array; dim: number; meta: MetaColumns };
+  modelHash: string | null;
+  imageExtensions: string[];
 }
 
 export type OkResponse = { [O in Op]: { id: number; type: "response"; ok: true; op: O; result: Results[O] } }[Op];

@@ -350,6 +350,14 @@ export interface ClipModel {
    * the labels) or `"sigmoid"` (SigLIP: each label's probability on its own).
    */
   readonly scoring: Scoring;
+  /**
+   * What identifies the weights: the hash `webclip index` writes to index.json for the same
+   * folder (config files, the weights' length and samples of them). Undefined for random or
+   * fine-tuned weights.
+   */
+  readonly modelHash: string | undefined;
+  /** The model's name: the last segment of its URL, or "files" for a model given as data. */
+  readonly modelId: string;
   /** Whether the model runs in a Web Worker (`loadModelInWorker`). */
   readonly inWorker: boolean;
 
@@ -381,5 +389,157 @@ export interface ClipModel {
   /** The recipe's training batch of one step (class-balanced, at the curriculum's difficulty). */
   shapesTrainingBatch(options: ShapesTrainingBatchOptions): Promise<ShapesBatch>;
   /** Frees the model and its trainers (and ends its worker). Later calls reject with "model disposed". */
+  dispose(): void;
+}
+
+// ---- Library: a photo collection indexed and searched in the page -------------------------------
+
+/** One file of a collection: its path inside the collection (the key) and its bytes. */
+export interface LibraryFile {
+  /** Path relative to the collection's root, `/`-separated ("trips/2024/beach.jpg"). */
+  path: string;
+  /** The file (a `File` carries `size` and `lastModified`; a plain Blob needs them given). */
+  file: Blob;
+  /** Bytes (default `file.size`). */
+  size?: number;
+  /** Milliseconds since the epoch (default `file.lastModified`, else 0). */
+  lastModified?: number;
+}
+
+/** What the library knows of one indexed image. */
+export interface LibraryEntry {
+  path: string;
+  size: number;
+  lastModified: number;
+  width: number;
+  height: number;
+}
+
+/** A file the library could not index, and why (the core's message). */
+export interface LibraryError {
+  path: string;
+  reason: string;
+}
+
+/** Where the library persists: the Origin Private File System, IndexedDB, or nowhere. */
+export type LibraryStorage = "opfs" | "indexeddb" | "memory";
+
+export interface LibraryOptions extends Omit<WorkerLoadOptions, "onProgress"> {
+  /**
+   * The collection's name: one persisted index per (name, model). Default "default".
+   */
+  name?: string;
+  /**
+   * Embedding workers. Default: 1 on WebGPU; on the CPU backend min(hardwareConcurrency / 2, 4)
+   * (at least 1), each with its own copy of the model, since wasm threads are not available.
+   */
+  workers?: number;
+  /** "auto" (default): OPFS where the browser has it, else IndexedDB. "memory": not persisted. */
+  storage?: "auto" | LibraryStorage;
+  /** Model loading progress (each worker's). */
+  onProgress?: (p: Progress & { worker: number }) => void;
+}
+
+/** Progress of `library.update()`. */
+export interface LibraryProgress {
+  /** Files to embed in this run (new or changed). */
+  total: number;
+  /** Of them, done (embedded or failed). */
+  done: number;
+  /** Of `done`, failed (listed in `library.errors`). */
+  failed: number;
+  /** Images per second over this run so far. */
+  rate: number;
+  /** Seconds left at that rate (undefined before the first batch). */
+  etaSeconds: number | undefined;
+  /** The last paths finished (for a live thumbnail strip). */
+  latest: string[];
+}
+
+export interface LibraryUpdateOptions {
+  onProgress?: (p: LibraryProgress) => void;
+  /** Aborting stops after the batches in flight; what was embedded is kept (pause = abort, resume = update again). */
+  signal?: AbortSignal;
+  /** Images per worker batch (default 8). */
+  batchSize?: number;
+}
+
+/** What `update()` did. */
+export interface LibraryUpdateSummary {
+  /** Files new or changed since the index was last saved, and embedded now. */
+  embedded: number;
+  /** Files that failed now (corrupt, not an image, too large). */
+  failed: number;
+  /** Entries removed because their file is gone from the collection. */
+  removed: number;
+  /** Files unchanged (path, size and lastModified the same): not embedded again. */
+  unchanged: number;
+  /** Whether the run was aborted before the end. */
+  aborted: boolean;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+/** One search result. */
+export interface LibraryHit {
+  path: string;
+  /** Cosine similarity. */
+  score: number;
+  /** Row in the index (export order). */
+  row: number;
+}
+
+/** A file of an exported index, in the CLI's layout ("index.json", "img_emb/img_emb_0.npy", …). */
+export interface IndexFile {
+  path: string;
+  data: Uint8Array;
+}
+
+/** A persisted library that may belong to another model (before opening it). */
+export interface StoredLibrary {
+  name: string;
+  modelHash: string;
+  modelId: string;
+  count: number;
+  storage: LibraryStorage;
+}
+
+/**
+ * A photo collection: embeddings of its images (L2-normalised, f16, as `webclip index` writes
+ * them), persisted per model, searched exactly (the core's search: the same scores as
+ * `webclip search` on the same rows).
+ */
+export interface Library {
+  readonly name: string;
+  /** The model's identity (the same hash `webclip index` writes to index.json). */
+  readonly modelHash: string;
+  readonly modelId: string;
+  readonly embeddingDim: number;
+  readonly storage: LibraryStorage;
+  readonly workers: number;
+  readonly backend: Backend;
+  /** Rows in the index. */
+  readonly size: number;
+  entries(): LibraryEntry[];
+  /** Files that failed, from every run (cleared when the file is fixed or gone). */
+  errors(): LibraryError[];
+  /**
+   * Brings the index up to date with `files` (the whole collection as it is now): new and
+   * changed files are embedded on the workers, entries whose file is missing from `files` are
+   * dropped, unchanged ones are kept. Saves after each batch round (atomically: a crash or a
+   * full disk leaves the previous complete index).
+   */
+  update(files: readonly LibraryFile[], options?: LibraryUpdateOptions): Promise<LibraryUpdateSummary>;
+  /** The `topK` (default 20) images most similar to a text, an image, or an indexed path. */
+  search(query: string | { image: ImageInput } | { path: string }, options?: { topK?: number }): Promise<LibraryHit[]>;
+  /** The index in the CLI's layout (index.json, img_emb/, metadata/, errors.jsonl). */
+  exportIndex(options?: { partitionSize?: number }): Promise<IndexFile[]>;
+  /** Replaces the index with one in the CLI's layout (made by `webclip index` or `exportIndex`) for this model; refuses another model's. */
+  importIndex(files: readonly IndexFile[]): Promise<void>;
+  /** Empties the index (and its persisted copy). */
+  clear(): Promise<void>;
+  /** Bytes of wasm memory per worker. */
+  memoryBytes(): Promise<number[]>;
+  /** Ends the workers (the persisted index stays). */
   dispose(): void;
 }

@@ -44,15 +44,9 @@ use crate::files::io_reason;
 use crate::progress::Reporter;
 use crate::{CliError, Result};
 
-/// Extensions `index` picks up when it walks a folder (what the image decoder reads).
-pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"];
-
 /// Exit code of an `index` run that skipped files (each is in `errors.jsonl`); 0 when none was,
 /// 1 for an error that stopped the run, 2 for a usage error.
 pub const EXIT_SKIPPED: u8 = 3;
-
-/// Files larger than this are skipped as too large (before being read).
-const MAX_FILE_BYTES: u64 = 512 << 20;
 
 /// `--dtype`: the embedding dtype on disk.
 pub fn parse_dtype(s: &str) -> std::result::Result<Dtype, String> {
@@ -85,7 +79,7 @@ fn write_atomic(path: &Path, write: impl FnOnce(&mut std::fs::File) -> Result<()
 // ---------------------------------------------------------------------------------------------
 // Inputs and the partition plan
 
-/// The image files named by `sources` (folders walked recursively for [`IMAGE_EXTENSIONS`], text
+/// The image files named by `sources` (folders walked recursively for [`webclip::index::IMAGE_EXTENSIONS`], text
 /// files of paths, `-` for paths on stdin), sorted, duplicates removed.
 pub fn collect_inputs(sources: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
@@ -121,7 +115,7 @@ pub fn collect_inputs(sources: &[PathBuf]) -> Result<Vec<PathBuf>> {
 }
 
 fn has_image_extension(p: &Path) -> bool {
-    p.extension().and_then(|e| e.to_str()).is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+    p.file_name().and_then(|e| e.to_str()).is_some_and(webclip::index::has_image_extension)
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
@@ -292,8 +286,8 @@ fn decode_one(clip: &Clip, p: &Path) -> Decoded {
     if !md.is_file() {
         return Err("not a file".into());
     }
-    if md.len() > MAX_FILE_BYTES {
-        return Err(format!("too large: {} bytes (over {} MiB)", md.len(), MAX_FILE_BYTES >> 20));
+    if let Some(why) = webclip::index::too_large(md.len()) {
+        return Err(why);
     }
     let bytes = std::fs::read(p).map_err(|e| io_reason(&e))?;
     let img = webclip::preprocess::decode(&bytes).map_err(|e| e.to_string())?;

@@ -202,8 +202,6 @@ struct Pair {
     text: String,
 }
 
-const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff"];
-
 /// Reads a JSONL or class-folder data set, checking every image from its header.
 fn read_data(path: &Path, template: &str, rep: &mut Reporter) -> Result<Vec<Pair>> {
     let pairs = if path.is_dir() {
@@ -226,11 +224,7 @@ fn read_data(path: &Path, template: &str, rep: &mut Reporter) -> Result<Vec<Pair
             let mut imgs: Vec<PathBuf> = std::fs::read_dir(&dir)
                 .map_err(|e| CliError::File(dir.clone(), files::io_reason(&e)))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.extension()
-                        .and_then(|e| e.to_str())
-                        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_lowercase().as_str()))
-                })
+                .filter(|p| p.file_name().and_then(|e| e.to_str()).is_some_and(webclip::index::has_image_extension))
                 .collect();
             imgs.sort();
             pairs.extend(imgs.into_iter().map(|image| Pair { image, text: Templates::fill(template, &name) }));

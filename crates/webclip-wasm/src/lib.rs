@@ -36,6 +36,8 @@ use wasm_bindgen_futures::future_to_promise;
 use webclip::model::PrecisionChoice;
 use webclip::{Clip, ClipConfig, DeviceChoice, DeviceInfo, ModelFiles, RgbImage, Templates, Tokenizer};
 
+mod library;
+pub use library::{ModelHasher, SearchIndex};
 mod train;
 pub use train::{Trainer, shapes_batch, shapes_classes, shapes_config, shapes_recipe, shapes_training_batch};
 
@@ -149,6 +151,12 @@ impl Images {
         Ok(out.into())
     }
 
+    /// `[width, height]` of image `index` as decoded (after EXIF orientation).
+    pub fn dims(&self, index: usize) -> Result<Vec<u32>, JsError> {
+        let img = self.items.get(index).ok_or_else(|| JsError::new(&format!("no image {index}")))?;
+        Ok(vec![img.width as u32, img.height as u32])
+    }
+
     fn at(&self, e: webclip::Error) -> JsError {
         JsError::new(&format!("image {}: {e}", self.items.len() + 1))
     }
@@ -196,6 +204,8 @@ fn check_fits(config: &ClipConfig, device: &webclip::burn::tensor::Device, info:
 pub struct ModelLoader {
     load: Rc<std::cell::RefCell<Option<webclip::StreamingLoad>>>,
     info: DeviceInfo,
+    /// The model hash, picked out of the chunks as they pass.
+    hasher: RefCell<ModelHasher>,
 }
 
 #[wasm_bindgen]
@@ -211,6 +221,7 @@ impl ModelLoader {
     ) -> Result<ModelLoader, JsError> {
         let precision = parse_precision(precision.as_deref())?;
         let (device, info) = open_device(&backend).await?;
+        let hasher = RefCell::new(ModelHasher::new(Some(config.clone()), None, preprocessor.clone()));
         let files = ModelFiles {
             config: Some(config),
             open_clip_config: None,
@@ -223,13 +234,16 @@ impl ModelLoader {
         check_fits(load.config(), &device, &info)?;
         // Before the first byte: an f16 model's matrices go to the GPU as f16 as they arrive.
         let load = load.with_precision(precision).map_err(js_err)?;
-        Ok(ModelLoader { load: Rc::new(std::cell::RefCell::new(Some(load))), info })
+        Ok(ModelLoader { load: Rc::new(std::cell::RefCell::new(Some(load))), info, hasher })
     }
 
     /// The next bytes of model.safetensors.
     pub fn push(&self, chunk: &[u8]) -> Result<(), JsError> {
         match self.load.borrow_mut().as_mut() {
-            Some(load) => load.push(chunk).map_err(js_err),
+            Some(load) => {
+                self.hasher.borrow_mut().push(chunk);
+                load.push(chunk).map_err(js_err)
+            }
             None => Err(JsError::new("this loader has finished")),
         }
     }
@@ -238,10 +252,11 @@ impl ModelLoader {
     pub fn finish(&self) -> Promise {
         let load = self.load.borrow_mut().take();
         let info = self.info.clone();
+        let hash = self.hasher.borrow().finish();
         wasm_bindgen_futures::future_to_promise(async move {
             let load = load.ok_or_else(|| JsError::new("this loader has finished"))?;
             let clip = load.finish().await.map_err(js_err)?;
-            Ok(Model { clip: Rc::new(clip), info }.into())
+            Ok(Model { clip: Rc::new(clip), info, hash }.into())
         })
     }
 }
@@ -251,6 +266,9 @@ impl ModelLoader {
 pub struct Model {
     clip: Rc<Clip>,
     info: DeviceInfo,
+    /// `webclip::index::ModelHash` of the files it was loaded from (none for random weights
+    /// and fine-tuned models).
+    hash: Option<String>,
 }
 
 #[wasm_bindgen]
@@ -277,9 +295,17 @@ impl Model {
             check_fits(&ClipConfig::from_config_json(c).map_err(js_err)?, &device, &info)?;
         }
         let clip = Clip::load(&files, &device).await.map_err(js_err)?;
+        let hash = {
+            let small = [
+                ("config.json", files.config.as_deref()),
+                ("open_clip_config.json", files.open_clip_config.as_deref()),
+                ("preprocessor_config.json", files.preprocessor.as_deref()),
+            ];
+            webclip::index::model_hash_of(&small, &files.weights)
+        };
         drop(files);
         let clip = clip.with_precision(choice).map_err(js_err)?;
-        Ok(Model { clip: Rc::new(clip), info })
+        Ok(Model { clip: Rc::new(clip), info, hash: Some(hash) })
     }
 
     /// A model with random weights for `configJson` (an HF config.json), deterministic in `seed`:
@@ -297,11 +323,18 @@ impl Model {
         let (device, info) = open_device(&backend).await?;
         let clip = Clip::random(config, tokenizer, &device, seed as u64).await.map_err(js_err)?;
         let clip = clip.with_precision(choice).map_err(js_err)?;
-        Ok(Model { clip: Rc::new(clip), info })
+        Ok(Model { clip: Rc::new(clip), info, hash: None })
     }
 
     pub(crate) fn from_clip(clip: Clip, info: DeviceInfo) -> Model {
-        Model { clip: Rc::new(clip), info }
+        Model { clip: Rc::new(clip), info, hash: None }
+    }
+
+    /// The model hash `webclip index` writes to index.json for the same folder (`undefined`
+    /// for random or fine-tuned weights).
+    #[wasm_bindgen(getter, js_name = modelHash)]
+    pub fn model_hash(&self) -> Option<String> {
+        self.hash.clone()
     }
 
     /// "webgpu" or "cpu": what actually runs.

@@ -37,6 +37,23 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// File extensions a collection's walk picks up (compared lowercased): the formats the core
+/// decodes.
+pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"];
+
+/// Whether `name` (a file name or path) has one of [`IMAGE_EXTENSIONS`].
+pub fn has_image_extension(name: &str) -> bool {
+    name.rsplit_once('.').is_some_and(|(_, e)| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+}
+
+/// Files larger than this are skipped as too large, before being read.
+pub const MAX_FILE_BYTES: u64 = 512 << 20;
+
+/// The reason a file of `len` bytes is skipped unread, if it is.
+pub fn too_large(len: u64) -> Option<String> {
+    (len > MAX_FILE_BYTES).then(|| format!("too large: {len} bytes (over {} MiB)", MAX_FILE_BYTES >> 20))
+}
+
 /// Embedding dtype on disk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -134,7 +151,7 @@ pub fn npy_bytes(dtype: Dtype, dim: usize, values: &[f32]) -> Vec<u8> {
 /// An f16 `.npy` of rows already stored as f16 little-endian bytes (what the page keeps).
 pub fn npy_from_f16(dim: usize, f16_bytes: &[u8]) -> Result<Vec<u8>> {
     let row = dim * 2;
-    if dim == 0 || f16_bytes.len() % row != 0 {
+    if dim == 0 || !f16_bytes.len().is_multiple_of(row) {
         return Err(bad("embeddings", format!("{} bytes are not whole rows of {dim} f16 values", f16_bytes.len())));
     }
     let mut bytes = npy_header(Dtype::F16, f16_bytes.len() / row, dim);
