@@ -413,7 +413,7 @@ describe("page on the CPU fallback", { timeout: 20 * MINUTE }, () => {
     const english = await pageWords(page);
     const en = await someWords(page);
     assert.equal(en.lang, "en");
-    assert.deepEqual(en.tabs, ["Classify", "Fine-tune", "Learn"]);
+    assert.deepEqual(en.tabs, ["Classify", "Fine-tune", "Learn", "Library"]);
     assert.equal(en.loadBtn, "Load model");
     assert.equal(en.labelsInfo, "4 classes.");
     assert.equal(en.status, "Classified 1 image with the shapes-world model.");
@@ -423,7 +423,7 @@ describe("page on the CPU fallback", { timeout: 20 * MINUTE }, () => {
     assert.equal(ko.lang, "ko");
     assert.equal(ko.stored, "ko");
     assert.equal(await page.title(), "webclip — 브라우저 속 CLIP");
-    assert.deepEqual(ko.tabs, ["분류", "파인튜닝", "학습 과정"]);
+    assert.deepEqual(ko.tabs, ["분류", "파인튜닝", "학습 과정", "라이브러리"]);
     assert.deepEqual(ko.headings, ["모델", "클래스", "학습 데이터", "작은 CLIP이 처음부터 배우는 과정 보기"]);
     assert.equal(ko.loadBtn, "모델 불러오기");
     assert.equal(ko.labelsInfo, "클래스 4개.");
@@ -465,7 +465,7 @@ describe("page on the CPU fallback", { timeout: 20 * MINUTE }, () => {
     const reloaded = await someWords(page);
     assert.equal(reloaded.lang, "ko");
     assert.equal(await page.inputValue("#lang"), "ko");
-    assert.deepEqual(reloaded.tabs, ["분류", "파인튜닝", "학습 과정"]);
+    assert.deepEqual(reloaded.tabs, ["분류", "파인튜닝", "학습 과정", "라이브러리"]);
     assert.match(reloaded.status, /^준비됨: 도형 세계 모델 · CPU \(f32\)\.$/);
     await page.selectOption("#lang", "en");
     assert.deepEqual((await someWords(page)).tabs, en.tabs);
