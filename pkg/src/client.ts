@@ -3,7 +3,7 @@
 // anything is sent) and keeps the pending calls; the worker (worker.ts) runs `loadModel`.
 
 import { checkImages, isImageBitmap } from "./images.js";
-import { checkBackend, checkClassifyOptions, checkPrecision, checkSource, checkTexts, progressReporter } from "./model.js";
+import { checkBackend, checkClassifyOptions, checkPrecision, checkSource, checkTexts, checkTowers, progressReporter } from "./model.js";
 import type { ModelInfo, Op, RequestBody, Results, WorkerLoadSettings, WorkerMessage, WorkerRequest } from "./protocol.js";
 import { SERVING_HINT, absoluteUrl, describe, prebundledFile } from "./source.js";
 import { checkExportOptions, checkShapesOptions, checkShapesTrainingOptions, checkState, checkTrainerOptions } from "./train.js";
@@ -62,6 +62,7 @@ export async function openWorker(
   const onProgress = progressReporter(options.onProgress);
   const settings: WorkerLoadSettings = { backend, precision };
   if (options.cache !== undefined) settings.cache = options.cache;
+  if (options.towers !== undefined) settings.towers = checkTowers(options.towers);
   if (options.wasmUrl !== undefined) settings.wasmUrl = absoluteUrl(options.wasmUrl);
   if (options.fetchOptions !== undefined) settings.fetchOptions = cloneableFetchOptions(options.fetchOptions);
   const src = typeof source === "string" || source instanceof URL ? absoluteUrl(source) : source;

@@ -62,6 +62,8 @@ export async function openLibrary(source: ModelSource, options: LibraryOptions =
   const { onProgress, ...rest } = options;
   const load = (i: number, backend: WorkerLoadOptions["backend"]): WorkerLoadOptions => ({
     ...rest,
+    // Worker 0 answers text queries; the others only embed images.
+    towers: i === 0 ? "both" : "image",
     backend: checkBackend(backend),
     precision: checkPrecision(options.precision),
     onProgress: (p) => onProgress?.({ ...p, worker: i }),
@@ -339,7 +341,9 @@ class WorkerLibrary implements Library {
           }
         }
       };
-      await Promise.all(this.#channels.map(work));
+      // Two batches in flight per worker: the next one's files are read (and its message sent)
+      // while the current one runs, so no worker waits for a round trip to the page.
+      await Promise.all(this.#channels.flatMap((c) => [work(c), work(c)]));
       this.#check();
       await this.#save();
       if (saveError) throw saveError;

@@ -160,6 +160,10 @@ export function checkBackend(backend: unknown): BackendChoice {
   return checkChoice<BackendChoice>("backend", backend, ["auto", "webgpu", "cpu"]);
 }
 
+export function checkTowers(towers: unknown): "both" | "image" {
+  return checkChoice<"both" | "image">("towers", towers, ["both", "image"]);
+}
+
 export function checkPrecision(precision: unknown): PrecisionChoice {
   return checkChoice<PrecisionChoice>("precision", precision, ["auto", "f32", "f16"]);
 }
@@ -215,6 +219,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   const started = performance.now();
   const backend = checkBackend(options.backend);
   const precision = checkPrecision(options.precision);
+  const towers = checkTowers(options.towers);
   checkSource(source);
   const progress = progressReporter(options.onProgress);
   const wasm = initWasm(options.wasmUrl);
@@ -226,7 +231,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
   const begin = async (small: FileBytes) => {
     await wasm;
     const l = await guarded(() =>
-      ModelLoader.begin(small.config!, small.tokenizer, small.preprocessor, backend, precision, small.tokenizerConfig),
+      ModelLoader.begin(small.config!, small.tokenizer, small.preprocessor, backend, precision, small.tokenizerConfig, towers),
     );
     loader = l;
     return (chunk: Uint8Array) => {
@@ -249,7 +254,7 @@ export async function loadModel(source: ModelSource, options: LoadOptions = {}):
       ? (loader.finish() as Promise<Model>)
       : files.randomSeed !== undefined
         ? Model.random(new TextDecoder().decode(files.config), files.tokenizer, backend, files.randomSeed, precision)
-        : Model.load(files.config, files.openClipConfig, files.weights!, files.tokenizer, files.preprocessor, backend, precision, files.tokenizerConfig),
+        : Model.load(files.config, files.openClipConfig, files.weights!, files.tokenizer, files.preprocessor, backend, precision, files.tokenizerConfig, towers),
   );
   const clip = new LocalClipModel(model, modelIdOf(source));
   progress({ stage: "ready", backend: clip.backend, precision: clip.precision, seconds: (performance.now() - started) / 1000 });
@@ -339,19 +344,19 @@ export class LocalClipModel implements ClipModel {
    */
   async embedForIndex(files: readonly Blob[]): Promise<EmbeddedFiles> {
     if (!this.#model) throw new Error("model disposed");
-    const bytes: (Uint8Array | string)[] = [];
-    for (const f of files) {
-      const big = tooLarge(f.size);
-      if (big) {
-        bytes.push(big);
-        continue;
-      }
-      try {
-        bytes.push(new Uint8Array(await f.arrayBuffer()));
-      } catch (e) {
-        bytes.push(`could not read the file: ${e instanceof Error ? e.message : String(e)}`);
-      }
-    }
+    // All reads at once: each is a round trip to the browser's blob store, and overlapping them
+    // keeps the worker from idling between batches.
+    const bytes: (Uint8Array | string)[] = await Promise.all(
+      files.map(async (f) => {
+        const big = tooLarge(f.size);
+        if (big) return big;
+        try {
+          return new Uint8Array(await f.arrayBuffer());
+        } catch (e) {
+          return `could not read the file: ${e instanceof Error ? e.message : String(e)}`;
+        }
+      }),
+    );
     return this.#enqueue(async (model) => {
       const images = new Images();
       try {

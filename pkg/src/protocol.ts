@@ -32,6 +32,7 @@ import type {
 export interface WorkerLoadSettings {
   backend: BackendChoice;
   precision: PrecisionChoice;
+  towers?: "both" | "image";
   cache?: boolean | string;
   wasmUrl?: string;
   fetchOptions?: RequestInit;

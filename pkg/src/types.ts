@@ -78,6 +78,11 @@ export interface LoadOptions {
   backend?: BackendChoice;
   /** `"auto"` (default: f16 on WebGPU adapters with `shader-f16`), `"f32"` or `"f16"`. */
   precision?: PrecisionChoice;
+  /**
+   * "both" (default), or "image": only the image tower is loaded (its weights only: ViT-B/32 352
+   * MB instead of 605 MB on the CPU backend) and text calls reject — for image-embedding workers.
+   */
+  towers?: "both" | "image";
   /** Called with loading progress. */
   onProgress?: (progress: Progress) => void;
   /**

@@ -259,7 +259,7 @@ fn run_child(
         }
         let ids = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch, ctx]), &device);
         let pool = Tensor::<1, Int>::from_data(TensorData::new(vec![(ctx - 1) as i64; batch], [batch]), &device);
-        Box::new(move || sync_read(model.text_features(ids.clone(), pool.clone())))
+        Box::new(move || sync_read(model.text_features(ids.clone(), pool.clone())?))
     };
 
     let run = Run { name, args, device: &device, device_name, precision, batch, build_seconds };

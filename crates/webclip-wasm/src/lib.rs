@@ -7,7 +7,8 @@
 //! JS-visible API (the TS wrapper in pkg/src gives it types and the public shape):
 //! - `Model.load(config?, openClipConfig?, weights, tokenizer, preprocessor?, backend, precision?)`
 //!   → `Promise<Model>`; `backend` is "auto" | "webgpu" | "cpu", `precision` "auto" (f16 on an
-//!   adapter with `shader-f16`, else f32) | "f32" | "f16".
+//!   adapter with `shader-f16`, else f32) | "f32" | "f16"; a last `towers` "both" (default) |
+//!   "image" loads the image tower only (a Library's embedding worker).
 //! - `Model.random(configJson, tokenizer, backend, seed, precision?)` → `Promise<Model>`
 //!   (benchmarks).
 //! - `model.backend` ("webgpu" | "cpu"), `model.precision` ("f32" | "f16"), `model.adapter`,
@@ -33,7 +34,7 @@ use js_sys::{Float32Array, Promise};
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
-use webclip::model::PrecisionChoice;
+use webclip::model::{PrecisionChoice, Towers};
 use webclip::{Clip, ClipConfig, DeviceChoice, DeviceInfo, ModelFiles, RgbImage, Templates, Tokenizer};
 
 mod library;
@@ -79,6 +80,15 @@ pub fn wasm_memory_bytes() -> f64 {
 
 pub(crate) fn js_err(e: webclip::Error) -> JsError {
     JsError::new(&e.to_string())
+}
+
+/// `towers` option: "both" (default) or "image" (an image-embedding worker: no text tower).
+fn parse_towers(towers: Option<&str>) -> Result<Towers, JsError> {
+    match towers.unwrap_or("both") {
+        "both" => Ok(Towers::Both),
+        "image" => Ok(Towers::Image),
+        other => Err(JsError::new(&format!("towers must be \"both\" or \"image\", got {other:?}"))),
+    }
 }
 
 /// `precision` option → choice; `undefined` is "auto".
@@ -178,11 +188,16 @@ const CPU_WEIGHT_BUDGET: u64 = 3 << 30;
 
 /// Refuses, before anything is downloaded, a model whose weights cannot fit the CPU backend's
 /// memory, saying what would.
-fn check_fits(config: &ClipConfig, device: &webclip::burn::tensor::Device, info: &DeviceInfo) -> Result<(), JsError> {
+fn check_fits(
+    config: &ClipConfig,
+    device: &webclip::burn::tensor::Device,
+    info: &DeviceInfo,
+    towers: Towers,
+) -> Result<(), JsError> {
     if info.backend != webclip::BackendKind::Cpu {
         return Ok(());
     }
-    let bytes = webclip::loader::stream::StreamingSource::f32_weight_bytes(config, device).map_err(js_err)?;
+    let bytes = webclip::loader::stream::StreamingSource::f32_weight_bytes(config, device, towers).map_err(js_err)?;
     if bytes > CPU_WEIGHT_BUDGET {
         let gb = |b: u64| b as f64 / 1e9;
         return Err(JsError::new(&format!(
@@ -218,8 +233,10 @@ impl ModelLoader {
         backend: String,
         precision: Option<String>,
         #[wasm_bindgen(js_name = tokenizerConfig)] tokenizer_config: Option<Vec<u8>>,
+        towers: Option<String>,
     ) -> Result<ModelLoader, JsError> {
         let precision = parse_precision(precision.as_deref())?;
+        let towers = parse_towers(towers.as_deref())?;
         let (device, info) = open_device(&backend).await?;
         let hasher = RefCell::new(ModelHasher::new(Some(config.clone()), None, preprocessor.clone()));
         let files = ModelFiles {
@@ -230,8 +247,8 @@ impl ModelLoader {
             preprocessor,
             tokenizer_config,
         };
-        let load = Clip::begin_load(&files, &device).map_err(js_err)?;
-        check_fits(load.config(), &device, &info)?;
+        let load = Clip::begin_load_towers(&files, &device, towers).map_err(js_err)?;
+        check_fits(load.config(), &device, &info, towers)?;
         // Before the first byte: an f16 model's matrices go to the GPU as f16 as they arrive.
         let load = load.with_precision(precision).map_err(js_err)?;
         Ok(ModelLoader { load: Rc::new(std::cell::RefCell::new(Some(load))), info, hasher })
@@ -287,14 +304,16 @@ impl Model {
         backend: String,
         precision: Option<String>,
         #[wasm_bindgen(js_name = tokenizerConfig)] tokenizer_config: Option<Vec<u8>>,
+        towers: Option<String>,
     ) -> Result<Model, JsError> {
         let choice = parse_precision(precision.as_deref())?;
+        let towers = parse_towers(towers.as_deref())?;
         let files = ModelFiles { config, open_clip_config, weights, tokenizer, preprocessor, tokenizer_config };
         let (device, info) = open_device(&backend).await?;
         if let Some(c) = &files.config {
-            check_fits(&ClipConfig::from_config_json(c).map_err(js_err)?, &device, &info)?;
+            check_fits(&ClipConfig::from_config_json(c).map_err(js_err)?, &device, &info, towers)?;
         }
-        let clip = Clip::load(&files, &device).await.map_err(js_err)?;
+        let clip = Clip::load_towers(&files, &device, towers).await.map_err(js_err)?;
         let hash = {
             let small = [
                 ("config.json", files.config.as_deref()),

@@ -27,11 +27,13 @@ pub fn normalise_to_f16(rows: Vec<f32>, dim: usize) -> Result<Uint8Array, JsErro
     Ok(Uint8Array::from(index::f16_bytes(&rows).as_slice()))
 }
 
-/// An index's rows held in wasm memory (set once, searched many times).
+/// An index's rows held in wasm memory (set once, searched many times), converted from f16 to
+/// f32 once at `set` (exactly): wasm has no f16 instructions, and converting on every query
+/// took most of a 10,000-row search.
 #[wasm_bindgen]
 pub struct SearchIndex {
     dim: usize,
-    rows: Vec<u8>,
+    rows: Vec<f32>,
 }
 
 #[wasm_bindgen]
@@ -47,35 +49,41 @@ impl SearchIndex {
     /// Replaces the rows: f16 little-endian, `dim` per row.
     pub fn set(&mut self, f16_rows: Vec<u8>) -> Result<(), JsError> {
         if !f16_rows.len().is_multiple_of(self.dim * 2) {
-            return Err(JsError::new(&format!("{} bytes are not whole rows of {} f16 values", f16_rows.len(), self.dim)));
+            return Err(JsError::new(&format!(
+                "{} bytes are not whole rows of {} f16 values",
+                f16_rows.len(),
+                self.dim
+            )));
         }
-        self.rows = f16_rows;
+        self.rows = index::f16_rows_to_f32(&f16_rows);
         Ok(())
     }
 
     #[wasm_bindgen(getter)]
     pub fn length(&self) -> usize {
-        self.rows.len() / (self.dim * 2)
+        self.rows.len() / self.dim
     }
 
     /// The `k` best rows for row `row`'s own embedding ("more like this"; the row itself comes
     /// first).
     #[wasm_bindgen(js_name = searchRow)]
     pub fn search_row(&self, row: usize, k: usize) -> Result<JsValue, JsError> {
-        let r = self.dim * 2;
-        let bytes = self.rows.get(row * r..(row + 1) * r).ok_or_else(|| JsError::new(&format!("no row {row}")))?;
-        let mut q = vec![0f32; self.dim];
-        NpyView { dtype: index::Dtype::F16, rows: 1, dim: self.dim, offset: 0 }.rows_f32(bytes, 0..1, &mut q, &mut Vec::new());
-        self.search(q, k)
+        let d = self.dim;
+        let q = self.rows.get(row * d..(row + 1) * d).ok_or_else(|| JsError::new(&format!("no row {row}")))?;
+        self.search(q.to_vec(), k)
     }
 
     /// The `k` best rows for `query` (any length-`dim` vector; normalised here): `{rows:
     /// Uint32Array, scores: Float32Array}`, best first, ties by row.
     pub fn search(&self, query: Vec<f32>, k: usize) -> Result<JsValue, JsError> {
         if query.len() != self.dim {
-            return Err(JsError::new(&format!("the query has {} values; the index holds {}-d rows", query.len(), self.dim)));
+            return Err(JsError::new(&format!(
+                "the query has {} values; the index holds {}-d rows",
+                query.len(),
+                self.dim
+            )));
         }
-        let found = index::search_f16_rows(&self.rows, &index::unit(&query), 0, k);
+        let found = index::search_f32_rows(&self.rows, &index::unit(&query), 0, k);
         let rows: Vec<u32> = found.iter().map(|f| f.2 as u32).collect();
         let scores: Vec<f32> = found.iter().map(|f| f.0).collect();
         let out = Object::new();
@@ -106,7 +114,12 @@ pub fn parse_npy(bytes: &[u8]) -> Result<JsValue, JsError> {
 
 /// `metadata_{k}.parquet` from its columns (`sizes` in bytes, as float64 since JS numbers are).
 #[wasm_bindgen(js_name = metadataParquet)]
-pub fn metadata_parquet(paths: Vec<String>, widths: &[i32], heights: &[i32], sizes: &[f64]) -> Result<Uint8Array, JsError> {
+pub fn metadata_parquet(
+    paths: Vec<String>,
+    widths: &[i32],
+    heights: &[i32],
+    sizes: &[f64],
+) -> Result<Uint8Array, JsError> {
     let n = paths.len();
     if widths.len() != n || heights.len() != n || sizes.len() != n {
         return Err(JsError::new("metadata columns of different lengths"));
@@ -145,7 +158,11 @@ pub struct ModelHasher {
 #[wasm_bindgen]
 impl ModelHasher {
     #[wasm_bindgen(constructor)]
-    pub fn new(config: Option<Vec<u8>>, open_clip_config: Option<Vec<u8>>, preprocessor: Option<Vec<u8>>) -> ModelHasher {
+    pub fn new(
+        config: Option<Vec<u8>>,
+        open_clip_config: Option<Vec<u8>>,
+        preprocessor: Option<Vec<u8>>,
+    ) -> ModelHasher {
         ModelHasher { hash: small_files_hash(&config, &open_clip_config, &preprocessor), sampler: StreamSampler::new() }
     }
 

@@ -26,7 +26,7 @@ fn main() {
         } else {
             let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![5i64; batch * 77], [batch, 77]), &device);
             let pool = Tensor::<1, Int>::from_data(TensorData::new(vec![76i64; batch], [batch]), &device);
-            model.text_features(ids, pool)
+            model.text_features(ids, pool).unwrap()
         };
         let _ = y.into_data();
     }

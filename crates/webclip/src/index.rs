@@ -299,20 +299,19 @@ pub fn scan_block(top: &mut Vec<Found>, f32_rows: &[f32], q: &[f32], partition: 
     }
 }
 
-/// Exact top-`k` of f16 rows (little-endian bytes, `q.len()` values each) against the unit
-/// vector `q`, on one thread: the page's search (the CLI runs [`scan_block`] over its cores).
-pub fn search_f16_rows(f16_rows: &[u8], q: &[f32], partition: usize, k: usize) -> Vec<Found> {
-    let dim = q.len().max(1);
-    let rows = f16_rows.len() / (dim * 2);
+/// f16 little-endian bytes as f32, exactly (what a search converts each block to).
+pub fn f16_rows_to_f32(f16_rows: &[u8]) -> Vec<f32> {
+    let mut out = vec![0f32; f16_rows.len() / 2];
+    f16_to_f32(f16_rows, &mut out, &mut Vec::new());
+    out
+}
+
+/// Exact top-`k` of f32 rows (`q.len()` values each) against the unit vector `q`, on one
+/// thread: the page's search, which keeps its f16 rows converted (the CLI runs [`scan_block`]
+/// over its cores on blocks it converts as it goes; the scores are the same).
+pub fn search_f32_rows(rows: &[f32], q: &[f32], partition: usize, k: usize) -> Vec<Found> {
     let mut top = Vec::with_capacity(k + 1);
-    let mut buf = vec![0f32; SEARCH_BLOCK.min(rows) * dim];
-    let mut halves = Vec::new();
-    for start in (0..rows).step_by(SEARCH_BLOCK) {
-        let n = SEARCH_BLOCK.min(rows - start);
-        let out = &mut buf[..n * dim];
-        f16_to_f32(&f16_rows[start * dim * 2..], out, &mut halves);
-        scan_block(&mut top, out, q, partition, start, k);
-    }
+    scan_block(&mut top, rows, q, partition, 0, k);
     top
 }
 
@@ -636,15 +635,13 @@ mod tests {
 
     #[test]
     fn search_orders_by_score_then_position() {
-        let dim = 4;
+        // Four 4-d rows: two equal best ones (ties keep row order), then a worse one.
         let rows = [1.0, 0.0, 0.0, 0.0, 0.6, 0.8, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0];
         let q = unit(&[2.0, 0.0, 0.0, 0.0]);
-        let found = search_f16_rows(&f16_bytes(&rows), &q, 0, 3);
-        assert_eq!(
-            found,
-            vec![(1.0, 0, 0), (1.0, 0, 2), (0.6, 0, 1)].iter().map(|&(s, p, r)| (f16r(s), p, r)).collect::<Vec<_>>()
-        );
-        assert_eq!(dim, q.len());
+        let found = search_f32_rows(&f16_rows_to_f32(&f16_bytes(&rows)), &q, 0, 3);
+        let want: Vec<Found> =
+            [(1.0, 0, 0), (1.0, 0, 2), (0.6, 0, 1)].iter().map(|&(s, p, r)| (f16r(s), p, r)).collect();
+        assert_eq!(found, want);
     }
 
     fn f16r(x: f32) -> f32 {

@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::loader::stream::StreamingSource;
 use crate::loader::{Naming, RandomSource, SafetensorsSource};
 use crate::model::precision::cast_model;
-use crate::model::{ClipModel, Precision, PrecisionChoice};
+use crate::model::{ClipModel, Precision, PrecisionChoice, Towers};
 use crate::preprocess::{self, PreprocessConfig, RgbImage};
 use crate::tokenizer::Tokenizer;
 use crate::zeroshot::{self, Classifier, LabelScore, RankEntry, Scoring, Templates};
@@ -76,10 +76,16 @@ impl std::fmt::Debug for Clip {
 impl Clip {
     /// Loads a checkpoint from its files onto `device`.
     pub async fn load(files: &ModelFiles, device: &Device) -> Result<Self> {
+        Self::load_towers(files, device, Towers::Both).await
+    }
+
+    /// [`Clip::load`] with only `towers` ([`Towers::Image`]: an image-embedding worker, which
+    /// then refuses text with a clear error).
+    pub async fn load_towers(files: &ModelFiles, device: &Device, towers: Towers) -> Result<Self> {
         let (config, preprocess, tokenizer) = Self::read_small_files(files)?;
         let source = SafetensorsSource::new(&files.weights)?;
         let naming = source.naming();
-        let model = ClipModel::build(&config, Box::new(source), device)?;
+        let model = ClipModel::build_towers(&config, Box::new(source), device, towers)?;
         Self::assemble(model, config, tokenizer, preprocess, device, naming).await
     }
 
@@ -87,14 +93,27 @@ impl Clip {
     /// ([`StreamingLoad::push`]): everything but `files.weights` (ignored) is read now. The
     /// weights never sit in memory twice (`crate::loader::stream`).
     pub fn begin_load(files: &ModelFiles, device: &Device) -> Result<StreamingLoad> {
+        Self::begin_load_towers(files, device, Towers::Both)
+    }
+
+    /// [`Clip::begin_load`] with only `towers` (the others' tensors are skipped as they pass).
+    pub fn begin_load_towers(files: &ModelFiles, device: &Device, towers: Towers) -> Result<StreamingLoad> {
         if files.config.is_none() {
             return Err(Error::InvalidInput(
                 "streamed loading reads HF folders (config.json); load OpenCLIP folders whole".into(),
             ));
         }
         let (config, preprocess, tokenizer) = Self::read_small_files(files)?;
-        let source = StreamingSource::new(&config, device)?;
-        Ok(StreamingLoad { source, config, preprocess, tokenizer, device: device.clone(), precision: Precision::F32 })
+        let source = StreamingSource::with_towers(&config, device, towers)?;
+        Ok(StreamingLoad {
+            source,
+            config,
+            preprocess,
+            tokenizer,
+            device: device.clone(),
+            precision: Precision::F32,
+            towers,
+        })
     }
 
     /// The config, preprocessing and tokenizer of a folder, checked against each other.
@@ -390,7 +409,7 @@ impl Clip {
         }
         let ids = Tensor::<2, Int>::from_data(TensorData::new(batch.ids, [batch.batch, batch.len]), &self.device);
         let pool = Tensor::<1, Int>::from_data(TensorData::new(batch.pool_index, [batch.batch]), &self.device);
-        let feats = self.finite(read_f32(self.model.text_features(ids, pool)).await?, "a text")?;
+        let feats = self.finite(read_f32(self.model.text_features(ids, pool)?).await?, "a text")?;
         Ok(rows(feats, self.config.projection_dim))
     }
 
@@ -441,6 +460,7 @@ pub struct StreamingLoad {
     tokenizer: Tokenizer,
     device: Device,
     precision: Precision,
+    towers: Towers,
 }
 
 impl StreamingLoad {
@@ -491,7 +511,7 @@ impl StreamingLoad {
     /// After the last chunk: the model, or what was missing or wrong.
     pub async fn finish(mut self) -> Result<Clip> {
         self.source.end()?;
-        let model = ClipModel::build(&self.config, Box::new(self.source), &self.device)?;
+        let model = ClipModel::build_towers(&self.config, Box::new(self.source), &self.device, self.towers)?;
         let clip =
             Clip::assemble(model, self.config, self.tokenizer, self.preprocess, &self.device, Naming::Hf).await?;
         clip.with_precision(self.precision.into())

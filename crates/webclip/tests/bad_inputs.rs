@@ -332,3 +332,35 @@ fn streamed_load_equals_whole_file() {
     let e = Clip::begin_load(&oc, &cpu()).err().unwrap().to_string();
     assert!(e.contains("OpenCLIP folders whole"), "{e}");
 }
+
+/// A model loaded with its image tower only (a Library's embedding worker): the image
+/// embeddings are exactly the whole model's, on every load path and naming (HF, OpenCLIP,
+/// streamed q8 SigLIP); the text tower's keys are let go, not reported as unused; text and
+/// training are refused with the reason; and the planned weights are smaller.
+#[test]
+fn image_tower_only() {
+    use webclip::model::Towers;
+    let img = webclip::preprocess::decode(&read("images/chelsea.png")).unwrap();
+    let embed = |c: &Clip| pollster::block_on(c.embed_images(std::slice::from_ref(&img), None)).unwrap();
+    for name in ["tiny-legacy", "tiny-openclip", "siglip-tiny"] {
+        let files = model_files(name);
+        let whole = pollster::block_on(Clip::load(&files, &cpu())).unwrap();
+        let image = pollster::block_on(Clip::load_towers(&files, &cpu(), Towers::Image)).unwrap();
+        assert_eq!(embed(&image), embed(&whole), "{name}");
+        assert!(image.model().text_model.is_none() && image.model().text_projection.is_none());
+        let err = pollster::block_on(image.embed_texts(&["a cat"], None)).unwrap_err().to_string();
+        assert!(err.contains("image tower only"), "{name}: {err}");
+        let err = webclip::train::Trainer::new(image, Default::default()).err().map(|e| e.to_string());
+        assert!(err.is_some_and(|e| e.contains("image tower only")), "{name}: training refused");
+        if let Some(config_json) = &files.config {
+            let mut load = Clip::begin_load_towers(&files, &cpu(), Towers::Image).unwrap();
+            for c in files.weights.chunks(777) {
+                load.push(c).unwrap();
+            }
+            assert_eq!(embed(&pollster::block_on(load.finish()).unwrap()), embed(&whole), "{name} streamed");
+            let config = webclip::ClipConfig::from_config_json(config_json).unwrap();
+            let bytes = |t| webclip::loader::stream::StreamingSource::f32_weight_bytes(&config, &cpu(), t).unwrap();
+            assert!(bytes(Towers::Image) < bytes(Towers::Both), "{name}");
+        }
+    }
+}

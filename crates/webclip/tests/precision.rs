@@ -97,7 +97,7 @@ fn back_to_f32_and_into_training() {
     // into_parts of an f16 model gives an f32 model (what a trainer needs).
     let f16 = load("tiny-legacy", &cpu, PrecisionChoice::F16);
     let (model, ..) = f16.into_parts();
-    assert_eq!(model.text_model.encoder.layers[0].self_attn.q_proj.weight.val().dtype(), DType::F32);
+    assert_eq!(model.text_model.as_ref().unwrap().encoder.layers[0].self_attn.q_proj.weight.val().dtype(), DType::F32);
 }
 
 /// lavapipe implements Vulkan's shaderFloat16, so here `auto` takes f16 exactly as it does in a

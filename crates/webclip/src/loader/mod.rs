@@ -136,6 +136,7 @@ pub struct SafetensorsSource<'a> {
     used: BTreeSet<String>,
     missing: Vec<String>,
     mismatched: Vec<String>,
+    towers: crate::model::Towers,
 }
 
 impl<'a> SafetensorsSource<'a> {
@@ -149,7 +150,14 @@ impl<'a> SafetensorsSource<'a> {
         } else {
             Naming::Hf
         };
-        Ok(SafetensorsSource { tensors, naming, used: BTreeSet::new(), missing: vec![], mismatched: vec![] })
+        Ok(SafetensorsSource {
+            tensors,
+            naming,
+            used: BTreeSet::new(),
+            missing: vec![],
+            mismatched: vec![],
+            towers: Default::default(),
+        })
     }
 
     /// The detected key naming.
@@ -455,12 +463,16 @@ impl WeightSource for SafetensorsSource<'_> {
         Ok(Some(values))
     }
 
+    fn skip(&mut self, towers: crate::model::Towers) {
+        self.towers = towers;
+    }
+
     fn finish(self: Box<Self>) -> Result<()> {
         let unused: Vec<String> = self
             .tensors
             .names()
             .into_iter()
-            .filter(|k| !self.used.contains(*k) && !ignorable(k))
+            .filter(|k| !self.used.contains(*k) && !ignorable(k) && !self.towers.skips(k))
             .map(str::to_string)
             .collect();
         let naming = match self.naming {

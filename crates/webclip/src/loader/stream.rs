@@ -33,7 +33,7 @@ use super::{
 };
 use crate::config::ClipConfig;
 use crate::error::{Error, Result};
-use crate::model::{ClipModel, Init, Layout, WeightSource, transpose};
+use crate::model::{ClipModel, Init, Layout, Towers, WeightSource, transpose};
 
 /// One tensor of the header.
 #[derive(Debug, Clone)]
@@ -83,6 +83,8 @@ pub struct StreamingSource {
     /// During [`StreamingSource::push_shared`]: the whole file, whose f32 tensors become the
     /// CPU backend's weights without a copy.
     shared: Option<bytes::Bytes>,
+    /// The towers being built: the others' tensors are let go as they pass.
+    towers: Towers,
     /// Where the data section starts in the file (`8 + header length`).
     data_start: u64,
 }
@@ -90,9 +92,15 @@ pub struct StreamingSource {
 impl StreamingSource {
     /// A source for `config`'s model on `device`, before any byte arrived.
     pub fn new(config: &ClipConfig, device: &Device) -> Result<Self> {
+        Self::with_towers(config, device, Towers::Both)
+    }
+
+    /// A source for only `towers` of `config`'s model (the other tower's tensors are skipped).
+    pub fn with_towers(config: &ClipConfig, device: &Device, towers: Towers) -> Result<Self> {
         Ok(StreamingSource {
+            towers,
             device: device.clone(),
-            plan: ClipModel::plan(config, device)?,
+            plan: ClipModel::plan(config, device, towers)?,
             state: State::Header,
             buf: Vec::new(),
             buf_at: 0,
@@ -120,8 +128,8 @@ impl StreamingSource {
 
     /// Bytes of f32 weights the model will hold (known from the config alone): what a caller
     /// compares with the memory it has before downloading anything.
-    pub fn f32_weight_bytes(config: &ClipConfig, device: &Device) -> Result<u64> {
-        Ok(ClipModel::plan(config, device)?.values().map(|(s, _)| s.iter().product::<usize>() as u64 * 4).sum())
+    pub fn f32_weight_bytes(config: &ClipConfig, device: &Device, towers: Towers) -> Result<u64> {
+        Ok(ClipModel::plan(config, device, towers)?.values().map(|(s, _)| s.iter().product::<usize>() as u64 * 4).sum())
     }
 
     /// The file's size, once the header has arrived.
@@ -359,7 +367,7 @@ impl StreamingSource {
 
     /// One complete tensor, `bytes`.
     fn arrived(&mut self, e: &Entry, bytes: &[u8]) -> Result<()> {
-        if ignorable(&e.key) {
+        if ignorable(&e.key) || self.towers.skips(&e.key) {
             return Ok(());
         }
         if let Some(base) = e.key.strip_suffix("_scale")

@@ -95,6 +95,9 @@ pub trait WeightSource {
 
     /// Reports every recorded problem, plus unused keys.
     fn finish(self: Box<Self>) -> Result<()>;
+
+    /// Keys of the towers a build leaves out are not "unused": called once, before the build.
+    fn skip(&mut self, _towers: super::clip::Towers) {}
 }
 
 /// A source plus the device the parameters go to, recording each parameter's layout.

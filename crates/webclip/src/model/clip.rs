@@ -14,11 +14,32 @@ use super::vision::VisionTransformer;
 use crate::config::{ClipConfig, Family};
 use crate::error::Result;
 
+/// Which towers a model is built with. [`Towers::Image`] leaves the text tower (and CLIP's text
+/// projection) out and ignores their keys in the checkpoint: what an embedding worker of a
+/// photo library needs (ViT-B/32: 352 MB of f32 weights instead of 605 MB).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Towers {
+    #[default]
+    Both,
+    Image,
+}
+
+impl Towers {
+    /// Whether a checkpoint key (HF or OpenAI/OpenCLIP naming) belongs to what this leaves out.
+    pub fn skips(self, key: &str) -> bool {
+        self == Towers::Image
+            && !["vision_model.", "visual_projection", "visual.", "logit_scale", "logit_bias"]
+                .iter()
+                .any(|p| key.starts_with(p))
+    }
+}
+
 /// CLIP: `text_model`, `vision_model`, `visual_projection`, `text_projection`, `logit_scale`;
 /// SigLIP: `text_model`, `vision_model`, `logit_scale`, `logit_bias`.
 #[derive(Module, Debug)]
 pub struct ClipModel {
-    pub text_model: TextTransformer,
+    /// `None` when built with [`Towers::Image`].
+    pub text_model: Option<TextTransformer>,
     pub vision_model: VisionTransformer,
     /// `[vision width → projection dim]`, no bias (CLIP).
     pub visual_projection: Option<Linear>,
@@ -39,26 +60,39 @@ impl ClipModel {
     /// Builds the model from `source` (a checkpoint or random values) on `device`, then lets the
     /// source report missing, mismatched and unused keys.
     pub fn build(config: &ClipConfig, source: Box<dyn WeightSource + '_>, device: &Device) -> Result<Self> {
+        Self::build_towers(config, source, device, Towers::Both)
+    }
+
+    /// [`Self::build`] with only `towers` (the source is told to ignore the others' keys).
+    pub fn build_towers(
+        config: &ClipConfig,
+        source: Box<dyn WeightSource + '_>,
+        device: &Device,
+        towers: Towers,
+    ) -> Result<Self> {
         let mut source = source;
+        source.skip(towers);
         let model = {
             let mut b = Builder::new(source.as_mut(), device);
-            Self::build_parts(config, &mut b)?
+            Self::build_parts(config, &mut b, towers)?
         };
         source.finish()?;
         Ok(model)
     }
 
-    fn build_parts(config: &ClipConfig, b: &mut Builder) -> Result<Self> {
+    fn build_parts(config: &ClipConfig, b: &mut Builder, towers: Towers) -> Result<Self> {
         let model = {
             let clip = config.family == Family::Clip;
+            let text = towers == Towers::Both;
             let e = config.projection_dim;
-            let text_model = TextTransformer::build(&config.text, (!clip).then_some(e), b)?;
+            let text_model =
+                if text { Some(TextTransformer::build(&config.text, (!clip).then_some(e), b)?) } else { None };
             let vision_model = VisionTransformer::build(&config.vision, b)?;
             let (dv, dt) = (config.vision.encoder.hidden_size, config.text.encoder.hidden_size);
             let (visual_projection, text_projection) = if clip {
                 (
                     Some(b.linear("visual_projection", dv, e, false, (dv as f32).powf(-0.5))?),
-                    Some(b.linear("text_projection", dt, e, false, (dt as f32).powf(-0.5))?),
+                    if text { Some(b.linear("text_projection", dt, e, false, (dt as f32).powf(-0.5))?) } else { None },
                 )
             } else {
                 (None, None)
@@ -81,6 +115,7 @@ impl ClipModel {
     pub fn plan(
         config: &ClipConfig,
         device: &Device,
+        towers: Towers,
     ) -> Result<std::collections::BTreeMap<String, (Vec<usize>, Layout)>> {
         /// Records what the builder asks for: the shape and the layout the source delivers.
         struct Record(std::collections::BTreeMap<String, (Vec<usize>, Layout)>);
@@ -99,7 +134,7 @@ impl ClipModel {
         let mut rec = Record(Default::default());
         {
             let mut b = Builder::new(&mut rec, device);
-            Self::build_parts(config, &mut b)?;
+            Self::build_parts(config, &mut b, towers)?;
         }
         Ok(rec.0)
     }
@@ -110,8 +145,18 @@ impl ClipModel {
     }
 
     /// HF `get_text_features`: `ids` `[batch, tokens]`, `pool_index` `[batch]` → `[batch, E]`.
-    pub fn text_features(&self, ids: Tensor<2, Int>, pool_index: Tensor<1, Int>) -> Tensor<2> {
-        self.project_text(self.text_model.forward(ids, pool_index))
+    /// An error for a model built without its text tower.
+    pub fn text_features(&self, ids: Tensor<2, Int>, pool_index: Tensor<1, Int>) -> Result<Tensor<2>> {
+        Ok(self.project_text(self.text_tower()?.forward(ids, pool_index)))
+    }
+
+    /// The text tower, or the error a model built with [`Towers::Image`] gives for text.
+    pub fn text_tower(&self) -> Result<&TextTransformer> {
+        self.text_model.as_ref().ok_or_else(|| {
+            crate::error::Error::InvalidInput(
+                "this model was loaded with its image tower only (an embedding worker): it cannot encode text".into(),
+            )
+        })
     }
 
     /// The vision tower's pooled output `[batch, width]` into the embedding space `[batch, E]`

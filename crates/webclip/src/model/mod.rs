@@ -22,5 +22,5 @@ pub mod vision;
 
 pub(crate) use build::transposed_by;
 pub use build::{Init, Layout, ParamLayouts, WeightSource, transpose};
-pub use clip::{ClipModel, l2_normalize};
+pub use clip::{ClipModel, Towers, l2_normalize};
 pub use precision::{Precision, PrecisionChoice};

@@ -306,6 +306,7 @@ impl Trainer {
     /// Starts training `clip` (its weights become the starting point).
     pub fn new(clip: Clip, train: TrainConfig) -> Result<Self> {
         train.validate()?;
+        clip.model().text_tower()?;
         let (mut model, config, tokenizer, preprocess, device) = clip.into_parts();
         let loss = train.loss.unwrap_or(Loss::of(config.family));
         // The sigmoid loss needs a bias; CLIP has none, so it gets the paper's initial one. A
@@ -438,14 +439,14 @@ impl Trainer {
 
     /// Features of a slice of the batch with `model` alone, without autodiff (`model` is a
     /// `valid()` snapshot).
-    fn plain_features(model: &ClipModel, b: &Batch, range: std::ops::Range<usize>) -> (Tensor<2>, Tensor<2>) {
+    fn plain_features(model: &ClipModel, b: &Batch, range: std::ops::Range<usize>) -> Result<(Tensor<2>, Tensor<2>)> {
         let (px, ids, pool) = Self::inputs(b, range);
-        (model.image_features(px), model.text_features(ids, pool))
+        Ok((model.image_features(px), model.text_features(ids, pool)?))
     }
 
     /// Features of a slice of the batch for training: the frozen part of each tower runs on
     /// `frozen` (a `valid()` snapshot of the same weights), the rest on the autodiff model.
-    fn features(&self, frozen: &ClipModel, b: &Batch, range: std::ops::Range<usize>) -> (Tensor<2>, Tensor<2>) {
+    fn features(&self, frozen: &ClipModel, b: &Batch, range: std::ops::Range<usize>) -> Result<(Tensor<2>, Tensor<2>)> {
         let m = &self.model;
         let (px, ids, pool) = Self::inputs(b, range);
         let image = match self.frozen_vision {
@@ -458,22 +459,22 @@ impl Trainer {
             Frozen::All => frozen.image_features(px).autodiff(),
         };
         let text = match self.frozen_text {
-            Frozen::Nothing => m.text_features(ids.autodiff(), pool.autodiff()),
+            Frozen::Nothing => m.text_features(ids.autodiff(), pool.autodiff())?,
             Frozen::Layers(k) => {
-                let h = frozen.text_model.prefix(ids, k).autodiff();
-                m.project_text(m.text_model.finish(h, pool.autodiff(), k))
+                let h = frozen.text_tower()?.prefix(ids, k).autodiff();
+                m.project_text(m.text_tower()?.finish(h, pool.autodiff(), k))
             }
-            Frozen::Tower => m.project_text(frozen.text_model.forward(ids, pool).autodiff()),
-            Frozen::All => frozen.text_features(ids, pool).autodiff(),
+            Frozen::Tower => m.project_text(frozen.text_tower()?.forward(ids, pool).autodiff()),
+            Frozen::All => frozen.text_features(ids, pool)?.autodiff(),
         };
-        (image, text)
+        Ok((image, text))
     }
 
     /// Loss and similarities on a batch with the current weights; nothing is updated.
     pub async fn evaluate(&self, images: &[RgbImage], texts: &[String]) -> Result<Evaluation> {
         let b = self.batch(images, texts)?;
         let model = self.model.valid();
-        let (i, t) = Self::plain_features(&model, &b, 0..b.size);
+        let (i, t) = Self::plain_features(&model, &b, 0..b.size)?;
         let loss = read_scalar(self.loss_of(&model, i.clone(), t.clone())).await?;
         let sim = read_f32(l2_normalize(i).matmul(l2_normalize(t).transpose())).await?;
         Ok(Evaluation { loss, similarity: sim.chunks(b.size).map(<[f32]>::to_vec).collect() })
@@ -484,7 +485,7 @@ impl Trainer {
     /// parity test compares with PyTorch, and what an educator's view can show.
     pub async fn gradients(&self, images: &[RgbImage], texts: &[String]) -> Result<(f32, Vec<(String, Vec<f32>)>)> {
         let b = self.batch(images, texts)?;
-        let (i, t) = self.features(&self.model.valid(), &b, 0..b.size);
+        let (i, t) = self.features(&self.model.valid(), &b, 0..b.size)?;
         let loss = self.loss_of(&self.model, i, t);
         let value = read_scalar(loss.clone()).await?;
         let mut grads = GradientsParams::from_grads(loss.backward(), &self.model);
@@ -518,7 +519,7 @@ impl Trainer {
 
         let frozen = self.model.valid();
         let (loss_value, mut grads) = if ranges.len() == 1 {
-            let (i, t) = self.features(&frozen, &b, 0..b.size);
+            let (i, t) = self.features(&frozen, &b, 0..b.size)?;
             let loss = self.loss_of(&self.model, i, t);
             let value = read_scalar(loss.clone()).await?;
             if !value.is_finite() {
@@ -529,7 +530,7 @@ impl Trainer {
             // OpenCLIP's accum_freq: features of every micro-batch without a graph first, then
             // each micro-batch again with one, the others taken from the cache.
             let cached: Vec<(Tensor<2>, Tensor<2>)> =
-                ranges.iter().map(|r| Self::plain_features(&frozen, &b, r.clone())).collect();
+                ranges.iter().map(|r| Self::plain_features(&frozen, &b, r.clone())).collect::<Result<_>>()?;
             let all_i = Tensor::cat(cached.iter().map(|c| c.0.clone()).collect(), 0);
             let all_t = Tensor::cat(cached.iter().map(|c| c.1.clone()).collect(), 0);
             let value = read_scalar(self.loss_of(&frozen, all_i, all_t)).await?;
@@ -538,7 +539,7 @@ impl Trainer {
             }
             let mut acc: Option<GradientsParams> = None;
             for (j, r) in ranges.iter().enumerate() {
-                let (ij, tj) = self.features(&frozen, &b, r.clone());
+                let (ij, tj) = self.features(&frozen, &b, r.clone())?;
                 let pick = |k: usize, own: Tensor<2>, which: usize| -> Tensor<2> {
                     if k == j {
                         own
