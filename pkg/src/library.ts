@@ -89,14 +89,30 @@ export async function openLibrary(source: ModelSource, options: LibraryOptions =
   }
 }
 
-/** The libraries persisted in this origin (any model), for a page to ask before re-indexing. */
+/** The libraries persisted in this origin (any model, OPFS and IndexedDB), for a page to ask before re-indexing. */
 export async function storedLibraries(): Promise<import("./types.js").StoredLibrary[]> {
-  return (await openStore("auto")).list();
+  const out = [];
+  for (const store of await persistentStores()) out.push(...(await store.list()));
+  return out;
 }
 
-/** Deletes one persisted library. */
+/** Deletes one persisted library (wherever it is stored). */
 export async function deleteStoredLibrary(name: string, modelHash: string): Promise<void> {
-  await (await openStore("auto")).remove(name, modelHash);
+  if (typeof name !== "string" || typeof modelHash !== "string") throw new TypeError("deleteStoredLibrary takes a name and a model hash (strings)");
+  for (const store of await persistentStores()) await store.remove(name, modelHash);
+}
+
+/** The stores this browser has (OPFS if writable here, IndexedDB if present). */
+async function persistentStores(): Promise<Store[]> {
+  const out: Store[] = [];
+  for (const kind of ["opfs", "indexeddb"] as const) {
+    try {
+      out.push(await openStore(kind));
+    } catch {
+      // not available here
+    }
+  }
+  return out;
 }
 
 /**

@@ -8,7 +8,9 @@
 //   same rows, the same model hash, the same core search (only the query's embedding comes from
 //   two builds);
 // - a reload finds the index in OPFS and searches at once, embedding nothing;
-// - a changed file is embedded again, a deleted one dropped, the others kept.
+// - a changed file is embedded again, a deleted one dropped, the others kept;
+// - a page on another model asks before indexing over the saved library (declined: nothing is
+//   opened or overwritten), and the IndexedDB store (the fallback) saves and restores as OPFS does.
 //
 // Needs the package in www/vendor/webclip (./build.sh) and the native CLI (release).
 import { test, before, after } from "node:test";
@@ -205,4 +207,54 @@ test("a folder indexed in the page: errors listed, search as `webclip search`, p
     }
   });
   assert.match(refused ?? "", /another model/);
+});
+
+test("another model asks before re-indexing; the IndexedDB store persists too", { timeout: 10 * MINUTE }, async () => {
+  // The same browser profile holds the shapes model's library (the test above). A page on
+  // another model (a fixture checkpoint) must ask before indexing over it; declined, the view
+  // says whose index it is and offers to re-index.
+  const other = new URL("tests/fixtures/models/tiny-legacy/", browser.url).href;
+  const page = await browser.context.newPage();
+  const asked = [];
+  page.on("dialog", (d) => {
+    asked.push(d.message());
+    d.dismiss().catch(() => {});
+  });
+  page.on("pageerror", (e) => console.error(`[page error] ${e.message}`));
+  await page.goto(new URL(`www/index.html?view=library&backend=cpu&model=${encodeURIComponent(other)}`, browser.url).href);
+  await page.waitForFunction(() => !document.getElementById("lib-blocked").hidden, null, { timeout: 5 * MINUTE, polling: 250 });
+  assert.equal(asked.length, 1, `asked once: ${await page.textContent("#lib-blocked")} / ${await page.textContent("#lib-view-status")}`);
+  assert.match(asked[0], /indexed with shapes/);
+  assert.match(await page.textContent("#lib-blocked"), /another model/);
+  assert.equal(await page.evaluate(() => window.webclipLibrary()), null, "nothing opened (so nothing overwritten)");
+
+  // IndexedDB (the fallback where OPFS cannot be written): saved, reopened, the same search.
+  const r = await page.evaluate(async (model) => {
+    const pkg = await import("./vendor/webclip/dist/index.js");
+    const files = await Promise.all(
+      ["purple_star_0.png", "red_circle_0.png", "blue_square_0.png"].map(async (n) => ({
+        path: `idb/${n}`,
+        file: await (await fetch(`../tests/fixtures/shapes_pil/${n}`)).blob(),
+        lastModified: 1,
+      })),
+    );
+    const open = () => pkg.openLibrary(model, { storage: "indexeddb", name: "idb-test", workers: 1 });
+    const a = await open();
+    await a.update(files);
+    const first = await a.search("red circle", { topK: 1 });
+    a.dispose();
+    const b = await open();
+    const again = await b.search("red circle", { topK: 1 });
+    const stored = (await pkg.storedLibraries()).filter((s) => s.name === "idb-test");
+    const out = { storage: b.storage, size: b.size, first, again, stored };
+    await b.clear();
+    b.dispose();
+    return out;
+  }, new URL("www/models/shapes/", browser.url).href);
+  assert.equal(r.storage, "indexeddb");
+  assert.equal(r.size, 3, "restored from IndexedDB");
+  assert.deepEqual(r.again, r.first);
+  assert.equal(r.first[0].path, "idb/red_circle_0.png");
+  assert.equal(r.stored.length, 1);
+  await page.close();
 });
