@@ -290,6 +290,7 @@ class WorkerLibrary implements Library {
     const t0 = performance.now();
     try {
       const present = new Map(list.map((f) => [f.path, f]));
+      this.#adoptPaths(present);
       // Gone from the collection: their entries and errors go.
       const removed = this.#removeWhere((p) => !present.has(p));
       for (const p of [...this.#failed.keys()]) if (!present.has(p)) this.#failed.delete(p);
@@ -368,6 +369,31 @@ class WorkerLibrary implements Library {
     } finally {
       this.#updating = false;
     }
+  }
+
+  /**
+   * Entries imported from `webclip index` carry the paths the CLI saw ("/home/me/photos/a.jpg");
+   * a picked folder names the same file "photos/a.jpg". An entry whose path is not in the
+   * collection but ends with "/" + one of its paths (the longest such) takes that path, so the
+   * first update after an import re-embeds only what really changed.
+   */
+  #adoptPaths(present: Map<string, LibraryFileChecked>): void {
+    let renamed = false;
+    const taken = new Set(this.#entries.map((e) => e.path).filter((p) => present.has(p)));
+    for (const e of this.#entries) {
+      if (present.has(e.path)) continue;
+      const parts = e.path.split(/[\\/]/);
+      for (let i = 1; i < parts.length; i++) {
+        const tail = parts.slice(i).join("/");
+        if (present.has(tail) && !taken.has(tail)) {
+          e.path = tail;
+          taken.add(tail);
+          renamed = true;
+          break;
+        }
+      }
+    }
+    if (renamed) this.#byPath = new Map(this.#entries.map((e, i) => [e.path, i]));
   }
 
   async #syncSearch(): Promise<void> {

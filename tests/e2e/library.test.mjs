@@ -10,7 +10,9 @@
 // - a reload finds the index in OPFS and searches at once, embedding nothing;
 // - a changed file is embedded again, a deleted one dropped, the others kept;
 // - a page on another model asks before indexing over the saved library (declined: nothing is
-//   opened or overwritten), and the IndexedDB store (the fallback) saves and restores as OPFS does.
+//   opened or overwritten), and the IndexedDB store (the fallback) saves and restores as OPFS does;
+// - after importing the CLI's index, picking the folder adopts the CLI's paths and re-embeds only
+//   the changed file.
 //
 // Needs the package in www/vendor/webclip (./build.sh) and the native CLI (release).
 import { test, before, after } from "node:test";
@@ -207,6 +209,17 @@ test("a folder indexed in the page: errors listed, search as `webclip search`, p
     }
   });
   assert.match(refused ?? "", /another model/);
+
+  // The imported CLI index names files by the CLI's paths; picking the folder adopts them (by
+  // path suffix and size), so only what changed since `webclip index` ran is embedded again.
+  await page.setInputFiles("#lib-dir-input", col);
+  await libraryState(page, ["indexing", "ready"]);
+  const adopted = await libraryState(page, ["ready", "error"], 10 * MINUTE);
+  assert.equal(adopted.state, "ready", adopted.alerts);
+  assert.equal(adopted.embedded, 1, "only the file changed since the CLI indexed it");
+  assert.equal(adopted.count, cliInfo.count - 1);
+  const paths = await page.evaluate(() => window.webclipLibrary().entries().map((e) => e.path));
+  assert.ok(paths.every((p) => p.startsWith(`${FOLDER}/`)), "every entry renamed to the folder's relative path");
 });
 
 test("another model asks before re-indexing; the IndexedDB store persists too", { timeout: 10 * MINUTE }, async () => {
