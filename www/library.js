@@ -20,6 +20,7 @@
 
 import { t } from "./i18n.js";
 import { current, register } from "./state.js";
+import { loadFolderHandle, saveFolderHandle } from "./storage.js";
 import { $, clearError, errorMessage, fmtDuration, h, showError, thumbImg } from "./ui.js";
 
 const PKG = "./vendor/webclip/dist/index.js";
@@ -317,6 +318,7 @@ function setFiles(files, handle) {
   lib.blobs = new Map(files.map((f) => [f.path, f.file]));
   lib.handle = handle;
   lib.resumable = false;
+  if (handle) saveFolderHandle(handle);
 }
 
 /** The object URL of a picked file (kept until the next pick: an opened tab may still show it). */
@@ -789,6 +791,9 @@ export async function start() {
   } catch (e) {
     lib.pkgError = errorMessage(e);
   }
+  // The folder of an earlier visit (showDirectoryPicker only): Rescan reads it again once the
+  // user grants access, embedding only what changed, and its files give the thumbnails back.
+  lib.handle ??= await loadFolderHandle();
   render();
   if (lib.wanted) ensureLibrary();
 }

@@ -2,6 +2,8 @@
 // "runs"): two records, "ft-meta" (what the run is: settings, images and labels, the model's
 // config and tokenizer, written once) and "ft-ckpt" (where it is: step, history, weights and
 // optimiser state, rewritten at every save). They belong together when their runId matches.
+// Also the Library's last picked folder ("library-folder": a FileSystemDirectoryHandle, which
+// IndexedDB stores as is), so that after a reload Rescan can read the folder again.
 
 const DB_NAME = "webclip-training";
 const STORE = "runs";
@@ -70,4 +72,24 @@ export async function deleteSavedRun() {
     tx.oncomplete = () => ok();
     tx.onerror = () => fail(tx.error);
   });
+}
+
+const FOLDER = "library-folder";
+
+/** Keeps the Library's picked folder (`showDirectoryPicker`'s handle) for the next visit; best effort. */
+export async function saveFolderHandle(handle) {
+  try {
+    await put([[FOLDER, handle]]);
+  } catch {
+    // not kept: the next visit picks the folder again
+  }
+}
+
+/** The Library's folder of an earlier visit, or null. */
+export async function loadFolderHandle() {
+  try {
+    return (await get(FOLDER)) ?? null;
+  } catch {
+    return null;
+  }
 }
