@@ -327,8 +327,11 @@ class WorkerLibrary implements Library {
       report();
       let next = 0;
       let saveError: unknown = null;
+      // A loop that fails (its worker died) stops the others after their batch in flight; what
+      // was embedded is saved before the error is reported.
+      let failure: { error: unknown } | null = null;
       const work = async (channel: Channel) => {
-        while (next < batches.length && !signal?.aborted && !this.#disposed) {
+        while (next < batches.length && !signal?.aborted && !this.#disposed && !failure) {
           const batch = batches[next++]!;
           const res: EmbeddedFiles = await channel.call({ op: "embedFiles", files: batch.map((f) => f.file) });
           let k = 0;
@@ -360,7 +363,13 @@ class WorkerLibrary implements Library {
       };
       // Two batches in flight per worker: the next one's files are read (and its message sent)
       // while the current one runs, so no worker waits for a round trip to the page.
-      await Promise.all(this.#channels.flatMap((c) => [work(c), work(c)]));
+      await Promise.all(
+        this.#channels.flatMap((c) => [work(c), work(c)]).map((p) => p.catch((error: unknown) => void (failure ??= { error }))),
+      );
+      if (failure) {
+        if (!this.#disposed) await this.#save().catch(() => {});
+        throw (failure as { error: unknown }).error;
+      }
       this.#check();
       await this.#save();
       if (saveError) throw saveError;
